@@ -1,0 +1,132 @@
+//! The resolved configuration: what the gateway, the stores and the CLI consume.
+//!
+//! Everything here has been validated: every tier, model, account and route reference
+//! exists, every limit is positive, every key hash is well-formed.
+
+use crate::keys::KeyHash;
+use floodgate_core::policy::{AccountInfo, KeyInfo, Policy};
+use floodgate_core::{AbuseRule, Nanos};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// A whole, valid configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from (for reload and messages).
+    pub source: PathBuf,
+    /// Listening address, upstream and proxy settings.
+    pub server: ServerConfig,
+    /// How clients are told where they stand.
+    pub responses: ResponseConfig,
+    /// Abuse protection, if enabled.
+    pub abuse: Option<AbuseConfig>,
+    /// Tiers, models, classes: the input of limit resolution.
+    pub policy: Policy,
+    /// Per-model settings outside resolution (cost extraction).
+    pub models: HashMap<Arc<str>, ModelCost>,
+    /// How requests map to models, costs and upload limits, in match order.
+    pub routes: Vec<Route>,
+    /// Accounts by id.
+    pub accounts: HashMap<Arc<str>, AccountInfo>,
+    /// Keys by the hash of the raw key.
+    pub keys: HashMap<KeyHash, KeyEntry>,
+    /// Where counters live.
+    pub store: StoreConfig,
+}
+
+/// Network settings of `floodgate serve` (CLI flags override them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Where the gateway listens (default 127.0.0.1:8080).
+    pub listen: SocketAddr,
+    /// The model API behind the gateway, e.g. `http://127.0.0.1:9000` (None until set
+    /// by config or `--upstream`).
+    pub upstream: Option<String>,
+    /// How long to wait for the upstream's response head.
+    pub upstream_timeout: Nanos,
+    /// The most the gateway buffers of a JSON body to read the model and cost from.
+    pub max_json_body_bytes: u64,
+}
+
+/// Which family of rate-limit headers a response carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HeaderConvention {
+    /// `X-RateLimit-Limit/-Remaining/-Daily-Limit/-Daily-Remaining/-Type` (seed 002).
+    Classic,
+    /// `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` (seed 003, OpenAI style).
+    OpenAi,
+    /// IETF `RateLimit` / `RateLimit-Policy`.
+    Ietf,
+}
+
+/// How rejections and limit information are presented.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseConfig {
+    /// Header families on every response, in order.
+    pub headers: Vec<HeaderConvention>,
+    /// JSON body of a 429, e.g. `{"message": "Too Many Attempts."}`.
+    pub rejection_body: String,
+}
+
+/// Abuse protection (seed 003) and the message sent while a key is blocked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AbuseConfig {
+    /// Thresholds.
+    pub rule: AbuseRule,
+    /// The message of the block response.
+    pub message: String,
+}
+
+/// How the cost of a request to a model is computed, beyond one request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModelCost {
+    /// JSON body field holding the number of images (`n`, `image_num`, `batch_size`).
+    pub images_field: Option<String>,
+}
+
+/// Where a route takes its model from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelSource {
+    /// The route serves one model (provider-b's `/api/v1/txt2img`).
+    Fixed(Arc<str>),
+    /// A top-level JSON body field names the model (`model`).
+    BodyField(String),
+}
+
+/// One route of the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// HTTP method, upper case; `None` matches any.
+    pub method: Option<String>,
+    /// Path pattern: literal segments, `*` for one segment, a trailing `*` for the rest
+    /// (`/api/v1/prompt/*`).
+    pub path: String,
+    /// Where the model comes from.
+    pub model: ModelSource,
+    /// JSON body field holding the number of images, for this route (over the model's).
+    pub images_field: Option<String>,
+    /// Largest request body accepted, in bytes (413 above it).
+    pub max_upload_bytes: Option<u64>,
+    /// The line of the route in the config file, for messages.
+    pub line: usize,
+}
+
+/// A key as the gateway holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyEntry {
+    /// The hash of the raw key.
+    pub hash: KeyHash,
+    /// A human label ("demo basic key"); never the key itself.
+    pub name: String,
+    /// Resolution input: id, account, overrides.
+    pub info: KeyInfo,
+}
+
+/// Where counters live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// In this process.
+    Memory,
+}

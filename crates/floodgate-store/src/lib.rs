@@ -1,0 +1,19 @@
+//! floodgate-store: where counters live.
+//!
+//! # Layout
+//! - [`store`]: the [`Store`] trait every backend implements: one atomic all-or-nothing
+//!   decision per request, settlement, concurrency leases, abuse counters, inspection.
+//! - [`request`]: the arguments of those calls ([`Subjects`], [`DecideRequest`], ...).
+//! - [`error`]: [`StoreError`], the failures of a backend (never a rejection: a rejection
+//!   is a [`Decision`](floodgate_core::Decision)).
+//! - [`memory`]: [`MemoryStore`], sharded, lock-ordered and self-evicting.
+
+pub mod error;
+pub mod memory;
+pub mod request;
+pub mod store;
+
+pub use error::StoreError;
+pub use memory::MemoryStore;
+pub use request::{Adjustment, DecideRequest, Inspection, SettleRequest, Subjects};
+pub use store::Store;

@@ -1,0 +1,318 @@
+//! The in-memory store: counters in a sharded map inside this process.
+//!
+//! Every call is synchronous and short (a few hash lookups under at most three shard
+//! locks); the async [`Store`] methods simply call the synchronous ones. Benchmarks and
+//! embedded users can call the synchronous methods directly.
+
+mod entry;
+mod shards;
+
+use crate::error::StoreError;
+use crate::request::{DecideRequest, Inspection, SettleRequest, Subjects};
+use crate::store::Store;
+use async_trait::async_trait;
+use floodgate_core::{
+    evaluate, inspect, lease, settle, AbuseRule, Clock, CounterState, Decision, Denial,
+    DenialReason, LeaseId, Limit, Nanos, Window,
+};
+use shards::Shards;
+use smallvec::SmallVec;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Counters held in this process's memory.
+pub struct MemoryStore {
+    /// Subjects' counters, sharded by subject.
+    shards: Shards,
+    /// The only source of time: real in production, fake in tests.
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore").finish_non_exhaustive()
+    }
+}
+
+impl MemoryStore {
+    /// A store reading time from `clock`, sweeping idle subjects every 10 seconds.
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Self::with_sweep_interval(clock, Duration::from_secs(10))
+    }
+
+    /// A store that sweeps idle subjects out of a shard when `every` has passed since
+    /// that shard's last sweep.
+    pub fn with_sweep_interval(clock: Arc<dyn Clock>, every: Duration) -> Self {
+        let every = u64::try_from(every.as_nanos()).unwrap_or(u64::MAX).max(1);
+        Self {
+            shards: Shards::new(every),
+            clock,
+        }
+    }
+
+    /// The store's current time.
+    pub fn now(&self) -> Nanos {
+        self.clock.now()
+    }
+
+    /// Subjects (keys, accounts, global) with live state.
+    pub fn subjects_held(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Drops every idle subject now, rather than as shards come due.
+    pub fn sweep(&self) {
+        self.shards.sweep_all(self.clock.now());
+    }
+
+    /// [`Store::decide`], synchronously.
+    pub fn decide_now(&self, request: &DecideRequest<'_>) -> Decision {
+        let now = self.clock.now();
+        let subjects = request.subjects;
+        let limits = request.limits;
+        let shard_of: SmallVec<[usize; 4]> = limits
+            .iter()
+            .map(|l| self.shards.index(subjects.for_scope(l.scope)))
+            .collect();
+        let key_shard = self.shards.index(subjects.key);
+        let mut to_lock = shard_of.clone();
+        to_lock.push(key_shard);
+        let mut locked = self.shards.lock(&to_lock, now);
+
+        let mut states: SmallVec<[CounterState; 4]> = limits
+            .iter()
+            .zip(&shard_of)
+            .map(|(l, &i)| {
+                locked
+                    .shard(i)
+                    .get(subjects.for_scope(l.scope))
+                    .map(|e| e.state(&l.slot))
+                    .unwrap_or_default()
+            })
+            .collect();
+
+        if request.abuse.is_some() {
+            let blocked = locked
+                .shard(key_shard)
+                .get(subjects.key)
+                .and_then(|e| e.abuse.as_ref())
+                .and_then(|(state, _)| state.blocked_for(now));
+            if let Some(wait) = blocked {
+                return Decision {
+                    at: now,
+                    dimensions: limits
+                        .iter()
+                        .zip(&states)
+                        .map(|(l, s)| inspect(l, s, now))
+                        .collect(),
+                    denial: Some(Denial {
+                        reason: DenialReason::Blocked,
+                        retry_after: Some(wait),
+                    }),
+                    shadow_denials: Vec::new(),
+                };
+            }
+        }
+
+        let decision = evaluate(limits, request.costs, &mut states, request.lease, now);
+        if decision.allowed() {
+            for ((l, &i), state) in limits.iter().zip(&shard_of).zip(states) {
+                *locked
+                    .shard(i)
+                    .entry(subjects.for_scope(l.scope))
+                    .state_mut(&l.slot) = state;
+            }
+        }
+        decision
+    }
+
+    /// [`Store::settle`], synchronously.
+    pub fn settle_now(&self, request: &SettleRequest<'_>) {
+        let now = self.clock.now();
+        self.with_counters(
+            &request.subjects,
+            request.adjustments.iter().map(|a| a.limit),
+            now,
+            |i, _, state| {
+                let adjustment = &request.adjustments[i];
+                settle(
+                    adjustment.limit,
+                    state,
+                    now,
+                    adjustment.delta,
+                    request.reserved_at,
+                );
+            },
+        );
+    }
+
+    /// [`Store::inspect`], synchronously.
+    pub fn inspect_now(&self, subjects: &Subjects<'_>, limits: &[Limit]) -> Inspection {
+        let now = self.clock.now();
+        let shard_of: SmallVec<[usize; 4]> = limits
+            .iter()
+            .map(|l| self.shards.index(subjects.for_scope(l.scope)))
+            .collect();
+        let key_shard = self.shards.index(subjects.key);
+        let mut to_lock = shard_of.clone();
+        to_lock.push(key_shard);
+        let mut locked = self.shards.lock(&to_lock, now);
+        let dimensions = limits
+            .iter()
+            .zip(&shard_of)
+            .map(|(l, &i)| {
+                let state = locked
+                    .shard(i)
+                    .get(subjects.for_scope(l.scope))
+                    .map(|e| e.state(&l.slot))
+                    .unwrap_or_default();
+                inspect(l, &state, now)
+            })
+            .collect();
+        let blocked_for = locked
+            .shard(key_shard)
+            .get(subjects.key)
+            .and_then(|e| e.abuse.as_ref())
+            .and_then(|(state, _)| state.blocked_for(now));
+        Inspection {
+            at: now,
+            dimensions,
+            blocked_for,
+        }
+    }
+
+    /// [`Store::renew_lease`], synchronously.
+    pub fn renew_lease_now(&self, subjects: &Subjects<'_>, limits: &[Limit], id: LeaseId) -> bool {
+        let now = self.clock.now();
+        let mut held = false;
+        self.with_counters(subjects, concurrency(limits), now, |_, limit, state| {
+            if let (Window::Concurrent { lease_ttl }, CounterState::Leases(leases)) =
+                (limit.window, state)
+            {
+                held |= lease::renew(leases, id, now, lease_ttl);
+            }
+        });
+        held
+    }
+
+    /// [`Store::release_lease`], synchronously.
+    pub fn release_lease_now(
+        &self,
+        subjects: &Subjects<'_>,
+        limits: &[Limit],
+        id: LeaseId,
+    ) -> bool {
+        let now = self.clock.now();
+        let mut held = false;
+        self.with_counters(subjects, concurrency(limits), now, |_, _, state| {
+            if let CounterState::Leases(leases) = state {
+                held |= lease::release(leases, id, now);
+            }
+        });
+        held
+    }
+
+    /// [`Store::record_failure`], synchronously.
+    pub fn record_failure_now(&self, key: &str, rule: &AbuseRule) -> Option<Nanos> {
+        let now = self.clock.now();
+        let index = self.shards.index(key);
+        let mut locked = self.shards.lock(&[index], now);
+        let entry = locked.shard(index).entry(key);
+        let (state, window) = entry.abuse.get_or_insert_with(Default::default);
+        *window = rule.window.max(*window);
+        state.record_failure(rule, now)
+    }
+
+    /// [`Store::clear_block`], synchronously.
+    pub fn clear_block_now(&self, key: &str) {
+        let now = self.clock.now();
+        let index = self.shards.index(key);
+        let mut locked = self.shards.lock(&[index], now);
+        if let Some((state, _)) = locked.shard(index).entry(key).abuse.as_mut() {
+            state.clear();
+        }
+    }
+
+    /// Runs `f(i, limit, counter)` on the counter of each of `limits` under their locks.
+    fn with_counters<'l>(
+        &self,
+        subjects: &Subjects<'_>,
+        limits: impl Iterator<Item = &'l Limit> + Clone,
+        now: Nanos,
+        mut f: impl FnMut(usize, &Limit, &mut CounterState),
+    ) {
+        let shard_of: SmallVec<[usize; 4]> = limits
+            .clone()
+            .map(|l| self.shards.index(subjects.for_scope(l.scope)))
+            .collect();
+        let mut locked = self.shards.lock(&shard_of, now);
+        for (i, (limit, &shard)) in limits.zip(&shard_of).enumerate() {
+            let state = locked
+                .shard(shard)
+                .entry(subjects.for_scope(limit.scope))
+                .state_mut(&limit.slot);
+            f(i, limit, state);
+        }
+    }
+}
+
+fn concurrency(limits: &[Limit]) -> impl Iterator<Item = &Limit> + Clone {
+    limits
+        .iter()
+        .filter(|l| matches!(l.window, Window::Concurrent { .. }))
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn decide(&self, request: &DecideRequest<'_>) -> Result<Decision, StoreError> {
+        Ok(self.decide_now(request))
+    }
+
+    async fn settle(&self, request: &SettleRequest<'_>) -> Result<(), StoreError> {
+        self.settle_now(request);
+        Ok(())
+    }
+
+    async fn inspect(
+        &self,
+        subjects: &Subjects<'_>,
+        limits: &[Limit],
+    ) -> Result<Inspection, StoreError> {
+        Ok(self.inspect_now(subjects, limits))
+    }
+
+    async fn renew_lease(
+        &self,
+        subjects: &Subjects<'_>,
+        limits: &[Limit],
+        lease: LeaseId,
+    ) -> Result<bool, StoreError> {
+        Ok(self.renew_lease_now(subjects, limits, lease))
+    }
+
+    async fn release_lease(
+        &self,
+        subjects: &Subjects<'_>,
+        limits: &[Limit],
+        lease: LeaseId,
+    ) -> Result<bool, StoreError> {
+        Ok(self.release_lease_now(subjects, limits, lease))
+    }
+
+    async fn record_failure(
+        &self,
+        key: &str,
+        rule: &AbuseRule,
+    ) -> Result<Option<Nanos>, StoreError> {
+        Ok(self.record_failure_now(key, rule))
+    }
+
+    async fn clear_block(&self, key: &str) -> Result<(), StoreError> {
+        self.clear_block_now(key);
+        Ok(())
+    }
+}

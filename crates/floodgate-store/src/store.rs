@@ -1,0 +1,59 @@
+//! The contract between the engine and any place counters can live.
+
+use crate::error::StoreError;
+use crate::request::{DecideRequest, Inspection, SettleRequest, Subjects};
+use async_trait::async_trait;
+use floodgate_core::{AbuseRule, Decision, LeaseId, Limit, Nanos};
+
+/// A backend for counters. Every implementation follows
+/// [`floodgate_core::evaluate`]'s rules exactly and passes the conformance suite.
+///
+/// Time is the store's own: the memory store reads its [`Clock`](floodgate_core::Clock),
+/// a distributed store its server's clock, so that every instance agrees.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// A short name for logs and metrics (`memory`, `redis`, `redis-cluster`).
+    fn name(&self) -> &'static str;
+
+    /// Checks every limit of the request and consumes all of them, or none.
+    async fn decide(&self, request: &DecideRequest<'_>) -> Result<Decision, StoreError>;
+
+    /// Adjusts earlier consumption (e.g. refunds reserved tokens that were not used).
+    async fn settle(&self, request: &SettleRequest<'_>) -> Result<(), StoreError>;
+
+    /// Reads where each limit stands, consuming nothing.
+    async fn inspect(
+        &self,
+        subjects: &Subjects<'_>,
+        limits: &[Limit],
+    ) -> Result<Inspection, StoreError>;
+
+    /// Extends `lease` on every concurrency limit among `limits`; false if it is no
+    /// longer held anywhere (expired or released).
+    async fn renew_lease(
+        &self,
+        subjects: &Subjects<'_>,
+        limits: &[Limit],
+        lease: LeaseId,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives back `lease`'s slots on every concurrency limit among `limits`; false if it
+    /// held none.
+    async fn release_lease(
+        &self,
+        subjects: &Subjects<'_>,
+        limits: &[Limit],
+        lease: LeaseId,
+    ) -> Result<bool, StoreError>;
+
+    /// Counts a failed request of `key`; returns the block length if this one started a
+    /// block.
+    async fn record_failure(
+        &self,
+        key: &str,
+        rule: &AbuseRule,
+    ) -> Result<Option<Nanos>, StoreError>;
+
+    /// Lifts any abuse block on `key` and forgets its failures.
+    async fn clear_block(&self, key: &str) -> Result<(), StoreError>;
+}
