@@ -1,1 +1,28 @@
-fn main() {}
+//! The `floodgate` binary: one executable for every role.
+//!
+//! Each subcommand lives in its own module under [`cmd`]; this file only parses the
+//! command line and dispatches.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+/// floodgate: a rate-limit gateway for generative-AI APIs.
+#[derive(Debug, Parser)]
+#[command(name = "floodgate", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the SHA-256 of an API key, as config files and the store hold it.
+    HashKey(cmd::hash_key::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::HashKey(args) => cmd::hash_key::run(&args),
+    }
+}
