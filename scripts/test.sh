@@ -3,5 +3,5 @@
 # (Debian packages such as redis-server), then runs every test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+scripts/install-deps.sh redis-server
 exec cargo test --workspace --locked "$@"
