@@ -75,9 +75,10 @@ mod tests {
     #[test]
     fn fake_clock_moves_only_when_told() {
         let clock = FakeClock::new(10);
+        let shared = clock.clone();
         assert_eq!(clock.now(), 10);
         clock.advance(Duration::from_nanos(5));
-        assert_eq!(clock.clone().now(), 15);
+        assert_eq!(shared.now(), 15);
         clock.set(3);
         assert_eq!(clock.now(), 3);
     }

@@ -79,11 +79,10 @@ pub fn renew(leases: &mut Vec<Lease>, id: LeaseId, now: Nanos, ttl: Nanos) -> bo
 
 /// Gives `id`'s slots back; false if it held none (already released or expired).
 pub fn release(leases: &mut Vec<Lease>, id: LeaseId, now: Nanos) -> bool {
+    purge(leases, now);
     let before = leases.len();
     leases.retain(|l| l.id != id);
-    let found = leases.len() != before;
-    purge(leases, now);
-    found
+    leases.len() != before
 }
 
 #[cfg(test)]
@@ -102,6 +101,14 @@ mod tests {
         assert!(release(&mut leases, LeaseId(1), 12));
         assert!(!release(&mut leases, LeaseId(1), 12));
         assert_eq!(live_slots(&leases, 12), 0);
+        assert!(leases.is_empty());
+    }
+
+    #[test]
+    fn an_expired_lease_is_not_released() {
+        let mut leases = Vec::new();
+        acquire(&mut leases, LeaseId(1), 0, 10, 1);
+        assert!(!release(&mut leases, LeaseId(1), 10), "expired at 10");
         assert!(leases.is_empty());
     }
 }
