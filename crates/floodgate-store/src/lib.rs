@@ -7,7 +7,11 @@
 //! - [`error`]: [`StoreError`], the failures of a backend (never a rejection: a rejection
 //!   is a [`Decision`](floodgate_core::Decision)).
 //! - [`memory`]: [`MemoryStore`], sharded, lock-ordered and self-evicting.
+//! - `conformance` (feature `conformance`): the suite every store must pass, with its
+//!   `Harness` trait and the `conformance_tests!` macro.
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod error;
 pub mod memory;
 pub mod request;
