@@ -6,10 +6,11 @@
 
 use sha2::{Digest, Sha256};
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use subtle::ConstantTimeEq;
 
 /// The SHA-256 of a raw API key.
-#[derive(Clone, Copy, Eq, Hash)]
+#[derive(Clone, Copy, Eq)]
 pub struct KeyHash(pub [u8; 32]);
 
 impl KeyHash {
@@ -40,6 +41,14 @@ impl KeyHash {
 impl PartialEq for KeyHash {
     fn eq(&self, other: &Self) -> bool {
         self.0.ct_eq(&other.0).into()
+    }
+}
+
+// By hand because `PartialEq` is: equal hashes have equal bytes, so hashing the bytes
+// keeps `Hash` consistent with the constant-time comparison.
+impl Hash for KeyHash {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
     }
 }
 

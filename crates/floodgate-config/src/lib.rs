@@ -1,16 +1,37 @@
 //! floodgate-config: one TOML file -> a validated, resolved [`Config`].
 //!
 //! Loading goes `from_str` -> validate -> resolve, the way pingora does it; every error
-//! names the file, the line and the field ("examples/x.toml:12: tier 'premum' is not
-//! defined").
+//! names the file, the line and the field ("examples/x.toml:12: accounts.demo.tier: tier
+//! 'premum' is not defined"). The schema is documented in `docs/config.md`.
 //!
 //! # Layout
 //! - [`resolved`]: the types the rest of floodgate consumes ([`Config`], [`Route`], ...).
 //! - [`keys`]: API key hashing and constant-time comparison; raw keys are never stored.
-//! - [`error`]: [`ConfigError`] with its file:line.
+//! - [`error`]: [`ConfigError`] and its `FILE:LINE: message` diagnostics.
+//! - [`compute`]: [`ComputeFormula`], compute units from a request body.
+//! - [`summary`]: a deterministic, human-readable account of the resolved limits.
+//! - `load`: [`Config::load`] and [`Config::from_str`].
+//! - `raw`: the serde model of the file as written.
+//! - `validate`: raw -> resolved for server, responses, abuse and store, and the whole pass.
+//! - `policy`: models, tiers, accounts and keys; `limits`: one layer of limits;
+//!   `routes`: routes and their path patterns; `quantity`: durations, sizes, times of day.
 
+pub mod compute;
+pub mod error;
 pub mod keys;
+mod limits;
+mod load;
+mod policy;
+mod quantity;
+mod raw;
 pub mod resolved;
+mod routes;
+pub mod summary;
+mod validate;
 
+pub use error::{ConfigError, Diagnostic};
 pub use keys::KeyHash;
 pub use resolved::*;
+pub use validate::{
+    DEFAULT_LISTEN, DEFAULT_MAX_JSON_BODY, DEFAULT_REJECTION_BODY, DEFAULT_UPSTREAM_TIMEOUT_SECS,
+};

@@ -3,6 +3,7 @@
 //! Everything here has been validated: every tier, model, account and route reference
 //! exists, every limit is positive, every key hash is well-formed.
 
+pub use crate::compute::ComputeFormula;
 use crate::keys::KeyHash;
 use floodgate_core::policy::{AccountInfo, KeyInfo, Policy};
 use floodgate_core::{AbuseRule, Nanos};
@@ -84,6 +85,8 @@ pub struct AbuseConfig {
 pub struct ModelCost {
     /// JSON body field holding the number of images (`n`, `image_num`, `batch_size`).
     pub images_field: Option<String>,
+    /// The compute units of a request (`units(body)`); `None` costs no compute units.
+    pub compute: Option<ComputeFormula>,
 }
 
 /// Where a route takes its model from.

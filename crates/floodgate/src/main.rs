@@ -19,10 +19,13 @@ struct Cli {
 enum Command {
     /// Print the SHA-256 of an API key, as config files and the store hold it.
     HashKey(cmd::hash_key::Args),
+    /// Validate a config file and print the limits it resolves to (exit 1 on errors).
+    CheckConfig(cmd::check_config::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::HashKey(args) => cmd::hash_key::run(&args),
+        Command::CheckConfig(args) => std::process::exit(cmd::check_config::run(&args)),
     }
 }

@@ -1,3 +1,4 @@
 //! One module per subcommand, each with its `Args` and a `run` function.
 
+pub(crate) mod check_config;
 pub(crate) mod hash_key;

@@ -1,0 +1,245 @@
+//! A deterministic, human-readable account of a resolved config: what `floodgate
+//! check-config` prints.
+//!
+//! The limits shown per tier and model come from [`floodgate_core::policy::resolve`] run
+//! for a key without overrides on an account of that tier, so the summary shows exactly
+//! what the gateway will enforce, not a re-reading of the file.
+
+use crate::quantity;
+use crate::resolved::{Config, HeaderConvention, ModelSource, StoreConfig};
+use floodgate_core::policy::{resolve, AccountInfo, KeyInfo, Overrides};
+use floodgate_core::{Limit, Scope, Window};
+use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
+
+/// Renders `config` as the text `floodgate check-config` prints.
+pub fn summary(config: &Config) -> String {
+    Summary(config).to_string()
+}
+
+/// A config as its summary; `Display` writes it.
+#[derive(Debug, Clone, Copy)]
+pub struct Summary<'a>(pub &'a Config);
+
+impl fmt::Display for Summary<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = self.0;
+        writeln!(f, "config {}", c.source.display())?;
+        server(f, c)?;
+        tiers(f, c)?;
+        routes(f, c)?;
+        keys(f, c)
+    }
+}
+
+fn server(f: &mut fmt::Formatter<'_>, c: &Config) -> fmt::Result {
+    let s = &c.server;
+    writeln!(f, "\nserver")?;
+    writeln!(f, "  listen {}", s.listen)?;
+    writeln!(
+        f,
+        "  upstream {}",
+        s.upstream.as_deref().unwrap_or("(not set)")
+    )?;
+    writeln!(
+        f,
+        "  upstream timeout {}",
+        quantity::format_duration(s.upstream_timeout)
+    )?;
+    writeln!(
+        f,
+        "  JSON bodies read up to {}",
+        quantity::format_size(s.max_json_body_bytes)
+    )?;
+    let headers: Vec<&str> = c
+        .responses
+        .headers
+        .iter()
+        .map(|h| match h {
+            HeaderConvention::Classic => "classic",
+            HeaderConvention::OpenAi => "openai",
+            HeaderConvention::Ietf => "ietf",
+        })
+        .collect();
+    let headers = if headers.is_empty() {
+        "none".to_owned()
+    } else {
+        headers.join(", ")
+    };
+    writeln!(f, "  rate-limit headers: {headers}")?;
+    writeln!(f, "  429 body: {}", c.responses.rejection_body)?;
+    match &c.abuse {
+        None => writeln!(f, "  abuse protection: off")?,
+        Some(a) => writeln!(
+            f,
+            "  abuse protection: more than {} failures in {} block a key for {}: \"{}\"",
+            a.rule.max_failures,
+            quantity::format_duration(a.rule.window),
+            quantity::format_duration(a.rule.block),
+            a.message
+        )?,
+    }
+    match c.store {
+        StoreConfig::Memory => writeln!(f, "  store: memory"),
+    }
+}
+
+fn tiers(f: &mut fmt::Formatter<'_>, c: &Config) -> fmt::Result {
+    let models: BTreeMap<&str, _> = c.policy.models.iter().map(|(k, v)| (&**k, v)).collect();
+    let width = models.keys().map(|m| m.len()).max().unwrap_or(0);
+    let tiers: BTreeMap<&str, _> = c.policy.tiers.iter().map(|(k, v)| (&**k, v)).collect();
+    for (name, tier) in tiers {
+        let unlimited = if tier.unlimited {
+            " (unlimited: overrides only)"
+        } else {
+            ""
+        };
+        writeln!(f, "\ntier {name}{unlimited}")?;
+        let key = KeyInfo {
+            id: "summary".into(),
+            account: "summary".into(),
+            overrides: Overrides::default(),
+        };
+        let account = AccountInfo {
+            id: "summary".into(),
+            tier: tier.name.clone(),
+            overrides: Overrides::default(),
+        };
+        for (model, spec) in &models {
+            let kind = match &spec.class {
+                Some(class) => format!("{}/{class}", spec.kind),
+                None => spec.kind.to_string(),
+            };
+            let limits = match resolve(&c.policy, &key, &account, model) {
+                Err(e) => format!("error: {e}"),
+                Ok(_) if !spec.rate_limited || c.policy.unlimited_kinds.contains(&spec.kind) => {
+                    "not rate-limited".to_owned()
+                }
+                Ok(limits) if limits.is_empty() => "no limits".to_owned(),
+                Ok(limits) => describe(&limits, model),
+            };
+            writeln!(f, "  {model:<width$}  {kind:<20} {limits}")?;
+        }
+    }
+    Ok(())
+}
+
+/// One line for a model's limits: `3 requests/minute, 100 requests/day`.
+pub fn describe(limits: &[Limit], model: &str) -> String {
+    let mut out = String::new();
+    for (i, l) in limits.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        match l.window {
+            Window::Concurrent { lease_ttl } => {
+                let _ = write!(
+                    out,
+                    "{} {} at once (lease {})",
+                    l.max,
+                    l.unit,
+                    quantity::format_duration(lease_ttl)
+                );
+            }
+            Window::Calendar { offset, .. } if offset != 0 => {
+                let _ = write!(
+                    out,
+                    "{} {}/{} (resets {} UTC)",
+                    l.max,
+                    l.unit,
+                    l.window.label(),
+                    quantity::format_time_of_day(offset)
+                );
+            }
+            _ => {
+                let _ = write!(out, "{} {}/{}", l.max, l.unit, l.window.label());
+            }
+        }
+        match l.scope {
+            Scope::Key => {}
+            Scope::Account => out.push_str(" per account"),
+            Scope::Global => out.push_str(" global"),
+        }
+        if &*l.bucket != model {
+            let _ = write!(out, " shared '{}'", l.bucket);
+        }
+        if l.shadow {
+            out.push_str(" [shadow]");
+        }
+        if l.failure == floodgate_core::FailurePolicy::FailClosed {
+            out.push_str(" [fail_closed]");
+        }
+    }
+    out
+}
+
+fn routes(f: &mut fmt::Formatter<'_>, c: &Config) -> fmt::Result {
+    writeln!(f, "\nroutes (first match wins)")?;
+    if c.routes.is_empty() {
+        writeln!(f, "  none")?;
+    }
+    for r in &c.routes {
+        let mut line = format!("  {:<6} {}", r.method.as_deref().unwrap_or("*"), r.path);
+        match &r.model {
+            ModelSource::Fixed(m) => {
+                let _ = write!(line, " -> {m}");
+            }
+            ModelSource::BodyField(field) => {
+                let _ = write!(line, " -> model from body field '{field}'");
+            }
+        }
+        let images = r.images_field.as_deref().or_else(|| match &r.model {
+            ModelSource::Fixed(m) => c
+                .models
+                .get(m)
+                .and_then(|cost| cost.images_field.as_deref()),
+            ModelSource::BodyField(_) => None,
+        });
+        if let Some(field) = images {
+            let _ = write!(line, ", images from '{field}'");
+        }
+        if let ModelSource::Fixed(m) = &r.model {
+            if let Some(formula) = c.models.get(m).and_then(|cost| cost.compute.as_ref()) {
+                let _ = write!(line, ", compute units from '{}'", formula.field);
+                if let Some(ff) = &formula.factor_field {
+                    let _ = write!(line, " x factor of '{ff}'");
+                }
+            }
+        }
+        if let Some(max) = r.max_upload_bytes {
+            let _ = write!(line, ", uploads up to {}", quantity::format_size(max));
+        }
+        writeln!(f, "{line}")?;
+    }
+    Ok(())
+}
+
+fn keys(f: &mut fmt::Formatter<'_>, c: &Config) -> fmt::Result {
+    writeln!(f, "\nkeys")?;
+    if c.keys.is_empty() {
+        writeln!(f, "  none")?;
+    }
+    let mut keys: Vec<_> = c.keys.values().collect();
+    keys.sort_by(|a, b| {
+        (&a.info.account, &a.name, &a.info.id).cmp(&(&b.info.account, &b.name, &b.info.id))
+    });
+    for k in keys {
+        let account = c.accounts.get(&k.info.account);
+        let tier = account.map_or("?", |a| &*a.tier);
+        let overrides = count(&k.info.overrides) + account.map_or(0, |a| count(&a.overrides));
+        let overrides = match overrides {
+            0 => String::new(),
+            n => format!(", {n} override rule(s)"),
+        };
+        writeln!(
+            f,
+            "  {}: account {}, tier {tier}, id {}{overrides}",
+            k.name, k.info.account, k.info.id
+        )?;
+    }
+    Ok(())
+}
+
+fn count(o: &Overrides) -> usize {
+    o.all.rules.len() + o.models.values().map(|s| s.rules.len()).sum::<usize>()
+}
