@@ -1,0 +1,148 @@
+//! Chat completions, OpenAI-shaped: one JSON answer with `usage`, or with `"stream": true`
+//! a `text/event-stream` of chunks, spread over time, whose last chunk before
+//! `data: [DONE]` carries the `usage`.
+//!
+//! Usage always rides in the stream, whether or not the request set
+//! `stream_options.include_usage`: the gateway settles tokens from it, and a test of that
+//! should not depend on the client remembering the option.
+
+use crate::tokens::{self, completion_words};
+use crate::{unix_now, SharedState};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::stream::{self, Stream};
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::convert::Infallible;
+
+/// Content chunks a streamed completion is cut into, so a stream has several events to
+/// cancel between.
+const STREAM_CONTENT_EVENTS: usize = 4;
+
+/// What one completion says, worked out once for both answer shapes.
+struct Completion {
+    id: String,
+    model: String,
+    created: u64,
+    words: Vec<&'static str>,
+    usage: Value,
+}
+
+pub(crate) fn complete(
+    state: &SharedState,
+    headers: &HeaderMap,
+    request: &Value,
+    body_len: usize,
+) -> Response {
+    let prompt_tokens = tokens::prompt_tokens(request, body_len);
+    let completion_tokens = tokens::completion_tokens(request, headers);
+    let completion = Completion {
+        id: format!("chatcmpl-mock-{}", state.next_id()),
+        model: request
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or("mock-model")
+            .to_owned(),
+        created: unix_now(),
+        words: completion_words(completion_tokens).collect(),
+        usage: json!({
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }),
+    };
+    if request.get("stream").and_then(Value::as_bool) == Some(true) {
+        streamed(state.clone(), &completion).into_response()
+    } else {
+        Json(json!({
+            "id": completion.id,
+            "object": "chat.completion",
+            "created": completion.created,
+            "model": completion.model,
+            "choices": [{
+                "index": 0,
+                "message": {"role": "assistant", "content": completion.words.join(" ")},
+                "finish_reason": "stop",
+            }],
+            "usage": completion.usage,
+        }))
+        .into_response()
+    }
+}
+
+fn streamed(
+    state: SharedState,
+    completion: &Completion,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let chunk = |choices: Value, usage: Value| {
+        json!({
+            "id": completion.id,
+            "object": "chat.completion.chunk",
+            "created": completion.created,
+            "model": completion.model,
+            "choices": choices,
+            "usage": usage,
+        })
+        .to_string()
+    };
+    let delta = |delta: Value, finish: Value| json!([{"index": 0, "delta": delta, "finish_reason": finish}]);
+
+    let mut events = VecDeque::new();
+    events.push_back(chunk(
+        delta(json!({"role": "assistant", "content": ""}), Value::Null),
+        Value::Null,
+    ));
+    let per_event = completion
+        .words
+        .len()
+        .div_ceil(STREAM_CONTENT_EVENTS)
+        .max(1);
+    for (index, group) in completion.words.chunks(per_event).enumerate() {
+        // Each piece starts with the space that joins it to the previous one, so the
+        // pieces concatenate to exactly the non-streamed content.
+        let separator = if index == 0 { "" } else { " " };
+        let text = format!("{separator}{}", group.join(" "));
+        events.push_back(chunk(
+            delta(json!({"content": text}), Value::Null),
+            Value::Null,
+        ));
+    }
+    events.push_back(chunk(delta(json!({}), json!("stop")), Value::Null));
+    events.push_back(chunk(json!([]), completion.usage.clone()));
+    events.push_back("[DONE]".to_owned());
+
+    let interval = state.options.stream_interval;
+    let guard = StreamGuard {
+        state,
+        completed: false,
+    };
+    let events = stream::unfold(
+        (events, guard, true),
+        move |(mut events, mut guard, first)| async move {
+            if !first {
+                tokio::time::sleep(interval).await;
+            }
+            let data = events.pop_front()?;
+            if events.is_empty() {
+                guard.completed = true;
+            }
+            Some((Ok(Event::default().data(data)), (events, guard, false)))
+        },
+    );
+    Sse::new(events)
+}
+
+/// Records in the stats how a stream ended, when the server drops it: after its last
+/// event, or earlier because the client went away.
+struct StreamGuard {
+    state: SharedState,
+    completed: bool,
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        self.state.stats.record_stream_end(self.completed);
+    }
+}
