@@ -1,0 +1,25 @@
+//! The gateway's router: the key owner's endpoints, and every other request proxied.
+
+use crate::proxy;
+use crate::self_service;
+use crate::state::GatewayState;
+use axum::routing::get;
+use axum::Router;
+use std::sync::Arc;
+
+/// Path of the calling key's limits and usage.
+pub const RATE_LIMITS_PATH: &str = "/api/v1/api_keys/rate_limits";
+/// Path of the calling key's recent rejections.
+pub const RATE_LIMIT_LOGS_PATH: &str = "/api/v1/api_keys/rate_limit_logs";
+
+/// The gateway as an axum [`Router`], ready to serve or to call in tests.
+pub fn app(state: Arc<GatewayState>) -> Router {
+    Router::new()
+        .route(RATE_LIMITS_PATH, get(self_service::rate_limits_handler))
+        .route(
+            RATE_LIMIT_LOGS_PATH,
+            get(self_service::rate_limit_logs_handler),
+        )
+        .fallback(proxy::handle)
+        .with_state(state)
+}

@@ -1,0 +1,146 @@
+//! Everything that stops a request before (or instead of) a proxied response, each
+//! failure knowing its HTTP status and its machine-readable type.
+//!
+//! A rate-limit rejection is not here: it is a value built from the store's decision
+//! (see `reject`), with the provider's configured body and headers.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use floodgate_store::StoreError;
+
+/// A request the gateway answers itself with a JSON error
+/// (`{"error": {"type": "...", "message": "..."}}`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GatewayError {
+    /// Neither `Authorization: Bearer` nor `x-api-key` carried a key.
+    #[error("missing API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'")]
+    MissingKey,
+    /// The key is not one the gateway knows.
+    #[error("invalid API key")]
+    UnknownKey,
+    /// No route matches the method and path.
+    #[error("no route for {method} {path}")]
+    NoRoute {
+        /// The request's method.
+        method: String,
+        /// The request's path.
+        path: String,
+    },
+    /// The body is not the JSON the route needs to read.
+    #[error("request body is not valid JSON: {0}")]
+    BadJson(String),
+    /// The JSON body lacks a field or holds a value of the wrong type.
+    #[error("{0}")]
+    BadField(String),
+    /// The request names a model the configuration does not know.
+    #[error("model '{0}' is not known")]
+    UnknownModel(String),
+    /// The body is larger than the route (or the JSON reader) accepts.
+    #[error("request body exceeds the limit of {limit} bytes{what}")]
+    PayloadTooLarge {
+        /// The limit that was exceeded, in bytes.
+        limit: u64,
+        /// What the limit is for, e.g. " for uploads to this endpoint".
+        what: &'static str,
+    },
+    /// Content-Length is not a number.
+    #[error("invalid Content-Length header")]
+    BadContentLength,
+    /// No upstream is configured (neither in the file nor with `--upstream`).
+    #[error("no upstream is configured")]
+    NoUpstream,
+    /// The upstream could not be reached or broke the connection.
+    #[error("upstream unavailable: {0}")]
+    UpstreamUnavailable(String),
+    /// The upstream did not send its response head in time.
+    #[error("upstream did not answer within {0} ms")]
+    UpstreamTimeout(u64),
+    /// The counter store failed (a distributed store that is down).
+    #[error("rate-limit store unavailable: {0}")]
+    Store(#[from] StoreError),
+    /// The configuration contradicts itself (a key's account or tier is missing).
+    #[error("gateway misconfigured: {0}")]
+    Misconfigured(String),
+}
+
+impl GatewayError {
+    /// The HTTP status this failure is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            GatewayError::MissingKey | GatewayError::UnknownKey => StatusCode::UNAUTHORIZED,
+            GatewayError::NoRoute { .. } | GatewayError::UnknownModel(_) => StatusCode::NOT_FOUND,
+            GatewayError::BadJson(_)
+            | GatewayError::BadField(_)
+            | GatewayError::BadContentLength => StatusCode::BAD_REQUEST,
+            GatewayError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::NoUpstream | GatewayError::UpstreamUnavailable(_) => {
+                StatusCode::BAD_GATEWAY
+            }
+            GatewayError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            GatewayError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            GatewayError::Misconfigured(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The machine-readable `error.type` of the JSON body.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            GatewayError::MissingKey => "missing_api_key",
+            GatewayError::UnknownKey => "invalid_api_key",
+            GatewayError::NoRoute { .. } => "no_route",
+            GatewayError::BadJson(_) => "invalid_json",
+            GatewayError::BadField(_) => "invalid_request",
+            GatewayError::UnknownModel(_) => "unknown_model",
+            GatewayError::PayloadTooLarge { .. } => "payload_too_large",
+            GatewayError::BadContentLength => "invalid_content_length",
+            GatewayError::NoUpstream | GatewayError::UpstreamUnavailable(_) => {
+                "upstream_unavailable"
+            }
+            GatewayError::UpstreamTimeout(_) => "upstream_timeout",
+            GatewayError::Store(_) => "store_unavailable",
+            GatewayError::Misconfigured(_) => "internal_error",
+        }
+    }
+}
+
+/// The shared JSON error body.
+pub(crate) fn error_body(kind: &str, message: &str) -> String {
+    serde_json::json!({ "error": { "type": kind, "message": message } }).to_string()
+}
+
+/// A JSON response with `status` and `body`.
+pub(crate) fn json_response(status: StatusCode, body: String) -> Response {
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        json_response(self.status(), error_body(self.kind(), &self.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_is_json_with_its_status() {
+        let e = GatewayError::UnknownModel("x".into());
+        assert_eq!(e.status(), StatusCode::NOT_FOUND);
+        let body = error_body(e.kind(), &e.to_string());
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["error"]["type"], "unknown_model");
+        assert_eq!(v["error"]["message"], "model 'x' is not known");
+        let big = GatewayError::PayloadTooLarge {
+            limit: 10,
+            what: " for uploads to this endpoint",
+        };
+        assert_eq!(big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(big.to_string().contains("10 bytes"));
+    }
+}

@@ -1,0 +1,59 @@
+//! floodgate-gateway: the HTTP reverse proxy that enforces floodgate's limits in front
+//! of a model API.
+//!
+//! ```no_run
+//! # async fn run(config: floodgate_config::Config) -> std::io::Result<()> {
+//! use std::sync::Arc;
+//! let state = Arc::new(floodgate_gateway::GatewayState::new(config).expect("upstream URL"));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! # drop(stop);
+//! floodgate_gateway::serve(listener, state, async {
+//!     let _ = stopped.await;
+//! })
+//! .await
+//! # }
+//! ```
+//!
+//! # Layout
+//! - [`app`](app()) / [`serve`]: the router, and serving it on a listener until shutdown.
+//! - `state`: [`GatewayState`], the swappable configuration snapshot, store, upstream
+//!   client and rate-limit log.
+//! - `proxy`: one request's path: auth -> route -> upload size -> model and cost ->
+//!   decision -> forward -> headers -> abuse accounting.
+//! - `auth`: API keys from `Authorization: Bearer` or `x-api-key`, looked up by hash.
+//! - `routes`: method and path patterns (`*`, trailing `*`).
+//! - `target` / `json`: the model and image count, from the route or a capped JSON body.
+//! - `body`: request bodies upstream, with the streaming upload limit.
+//! - `limits`: resolved limits cached per (key, model) for one configuration.
+//! - `headers`: classic, OpenAI-style and IETF rate-limit headers, `Retry-After`.
+//! - `reject`: 429 answers, written to the [`RejectionLog`].
+//! - `lease`: concurrency slots released when the response body ends or is dropped.
+//! - `upstream`: the pooled client and forwarding.
+//! - `self_service`: `/api/v1/api_keys/rate_limits` and `/api/v1/api_keys/rate_limit_logs`.
+//! - [`error`]: [`GatewayError`], every failure with its status, as one JSON shape.
+
+mod app;
+mod auth;
+mod body;
+pub mod error;
+mod headers;
+mod json;
+mod lease;
+mod limits;
+mod log;
+mod proxy;
+mod reject;
+mod routes;
+mod self_service;
+mod serve;
+mod state;
+mod target;
+mod upstream;
+
+pub use app::{app, RATE_LIMITS_PATH, RATE_LIMIT_LOGS_PATH};
+pub use error::GatewayError;
+pub use log::{Rejection, RejectionLog};
+pub use serve::serve;
+pub use state::GatewayState;
+pub use upstream::BadUpstream;

@@ -1,0 +1,73 @@
+//! Resolved limits per (key, model), cached for the life of one configuration.
+//!
+//! Resolution walks up to eight layers of rules and allocates the result; doing it once
+//! per (key, model) keeps it off the hot path. The cache lives inside the installed
+//! configuration snapshot, so swapping the configuration drops it along with the old one.
+
+use crate::auth::Caller;
+use crate::headers::HeaderPlan;
+use floodgate_config::KeyHash;
+use floodgate_core::policy::{resolve, ModelSpec, Policy, ResolveError};
+use floodgate_core::{Limit, Window};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+/// The limits of one (key, model), with what the headers need to know about them.
+#[derive(Debug)]
+pub(crate) struct Resolved {
+    /// The limits, in resolution order (the order of a decision's dimensions).
+    pub(crate) limits: Arc<[Limit]>,
+    /// Which dimensions each header family reports.
+    pub(crate) plan: HeaderPlan,
+    /// Whether any limit is a concurrency limit, whose slot must be released.
+    pub(crate) concurrent: bool,
+}
+
+impl Resolved {
+    /// Prepares `limits` for use.
+    pub(crate) fn new(limits: Vec<Limit>) -> Self {
+        let concurrent = limits
+            .iter()
+            .any(|l| matches!(l.window, Window::Concurrent { .. }));
+        let plan = HeaderPlan::new(&limits);
+        Self {
+            limits: limits.into(),
+            plan,
+            concurrent,
+        }
+    }
+}
+
+/// Per-key maps of per-model resolutions.
+type ByKey = HashMap<KeyHash, HashMap<Arc<str>, Arc<Resolved>>>;
+
+/// The cache. Reads take a shared lock briefly and never across an await.
+#[derive(Debug, Default)]
+pub(crate) struct LimitCache {
+    /// Resolutions made so far.
+    map: RwLock<ByKey>,
+}
+
+impl LimitCache {
+    /// The limits of `caller` on `model`, resolved on first use.
+    pub(crate) fn get(
+        &self,
+        policy: &Policy,
+        caller: &Caller<'_>,
+        model: &ModelSpec,
+    ) -> Result<Arc<Resolved>, ResolveError> {
+        if let Ok(map) = self.map.read() {
+            if let Some(hit) = map.get(&caller.hash).and_then(|m| m.get(&*model.name)) {
+                return Ok(Arc::clone(hit));
+            }
+        }
+        let limits = resolve(policy, &caller.key.info, caller.account, &model.name)?;
+        let resolved = Arc::new(Resolved::new(limits));
+        if let Ok(mut map) = self.map.write() {
+            map.entry(caller.hash)
+                .or_default()
+                .insert(Arc::clone(&model.name), Arc::clone(&resolved));
+        }
+        Ok(resolved)
+    }
+}

@@ -1,0 +1,181 @@
+//! A proxied request from start to end: authenticate -> route -> upload size -> model and
+//! cost -> one store decision -> forward (streaming) -> headers; then non-success answers
+//! of an authenticated key count toward abuse protection.
+
+use crate::auth::{self, Caller};
+use crate::error::GatewayError;
+use crate::headers;
+use crate::lease::{GuardedBody, LeaseGuard};
+use crate::reject;
+use crate::routes;
+use crate::state::{GatewayState, Snapshot};
+use crate::target;
+use crate::upstream;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use floodgate_core::{Costs, Unit};
+use floodgate_store::{DecideRequest, Subjects};
+use std::sync::Arc;
+
+/// The handler of every route that is not one of the gateway's own endpoints.
+pub(crate) async fn handle(State(state): State<Arc<GatewayState>>, request: Request) -> Response {
+    let snapshot = state.snapshot();
+    let caller = match auth::authenticate(&snapshot.config, request.headers()) {
+        Ok(caller) => caller,
+        Err(e) => return e.into_response(),
+    };
+    let response = match proxy(&state, &snapshot, &caller, request).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::debug!(key = caller.key_id(), error = %e, "request refused");
+            e.into_response()
+        }
+    };
+    if response.status().as_u16() >= 400 {
+        count_failure(&state, &snapshot, caller.key_id()).await;
+    }
+    response
+}
+
+/// Counts a non-success answer toward the key's abuse protection.
+pub(crate) async fn count_failure(state: &GatewayState, snapshot: &Snapshot, key: &str) {
+    let Some(abuse) = &snapshot.config.abuse else {
+        return;
+    };
+    match state.store.record_failure(key, &abuse.rule).await {
+        Ok(Some(block)) => {
+            tracing::warn!(key, block_ms = block / 1_000_000, "key blocked after too many failures");
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(key, error = %e, "counting a failure failed"),
+    }
+}
+
+fn content_length(headers: &HeaderMap) -> Result<Option<u64>, GatewayError> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .ok_or(GatewayError::BadContentLength)
+        })
+        .transpose()
+}
+
+async fn proxy(
+    state: &GatewayState,
+    snapshot: &Snapshot,
+    caller: &Caller<'_>,
+    request: Request,
+) -> Result<Response, GatewayError> {
+    let config = &snapshot.config;
+    let (parts, body) = request.into_parts();
+    let route = routes::find(&snapshot.routes, &parts.method, parts.uri.path())
+        .ok_or_else(|| GatewayError::NoRoute {
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_owned(),
+        })?;
+    let route = &route.route;
+    let length = content_length(&parts.headers)?;
+    if let (Some(limit), Some(len)) = (route.max_upload_bytes, length) {
+        if len > limit {
+            return Err(GatewayError::PayloadTooLarge {
+                limit,
+                what: " for uploads to this endpoint",
+            });
+        }
+    }
+    let target = target::extract(config, route, &parts.headers, length, body).await?;
+    let model = target.model;
+    let resolved = snapshot
+        .limits
+        .get(&config.policy, caller, model)
+        .map_err(|e| GatewayError::Misconfigured(e.to_string()))?;
+
+    let abuse = config.abuse.as_ref().map(|a| &a.rule);
+    let lease = state.next_lease();
+    let decision = if resolved.limits.is_empty() && abuse.is_none() {
+        None
+    } else {
+        let costs = Costs::one_request().with(Unit::Images, target.images);
+        let request = DecideRequest {
+            subjects: Subjects {
+                key: caller.key_id(),
+                account: &caller.account.id,
+            },
+            limits: &resolved.limits,
+            costs: &costs,
+            lease,
+            abuse,
+        };
+        Some(state.store.decide(&request).await?)
+    };
+    if let Some(decision) = &decision {
+        if let Some(denial) = &decision.denial {
+            return Ok(reject::rejection(
+                config,
+                &resolved,
+                decision,
+                denial,
+                &state.log,
+                caller.key_id(),
+                &model.name,
+            ));
+        }
+    }
+    let guard = resolved.concurrent.then(|| {
+        LeaseGuard::new(
+            Arc::clone(&state.store),
+            Arc::clone(&caller.key.info.id),
+            Arc::clone(&caller.account.id),
+            Arc::clone(&resolved.limits),
+            lease,
+        )
+    });
+
+    let upstream = snapshot.upstream.as_ref().ok_or(GatewayError::NoUpstream)?;
+    let response = upstream::forward(
+        &state.client,
+        upstream,
+        snapshot.upstream_timeout,
+        parts,
+        target.body,
+        target.overflow,
+        route.max_upload_bytes,
+    )
+    .await?;
+    let (mut head, body) = response.into_parts();
+    if let Some(decision) = &decision {
+        headers::apply(
+            &mut head.headers,
+            &config.responses.headers,
+            &resolved.plan,
+            &decision.dimensions,
+            decision.at,
+        );
+    }
+    let body = match guard {
+        Some(guard) => Body::new(GuardedBody::new(body, guard)),
+        None => Body::new(body),
+    };
+    Ok(Response::from_parts(head, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn content_length_parsing() {
+        let mut h = HeaderMap::new();
+        assert_eq!(content_length(&h), Ok(None));
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("42"));
+        assert_eq!(content_length(&h), Ok(Some(42)));
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("-1"));
+        assert_eq!(content_length(&h), Err(GatewayError::BadContentLength));
+    }
+}

@@ -1,0 +1,196 @@
+//! What a request is for: its model and its image count, read from the route or from the
+//! JSON body. The body is buffered only when one of them must be read from it, and then
+//! no further than `server.max_json_body_bytes`; otherwise it streams untouched.
+
+use crate::body::{Overflow, UpstreamBody};
+use crate::error::GatewayError;
+use crate::json::{self, Field, Wanted};
+use axum::body::Body;
+use axum::http::{header, HeaderMap};
+use floodgate_config::{Config, ModelSource, Route};
+use floodgate_core::policy::ModelSpec;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+
+/// A request's model and cost inputs, and the body to forward.
+#[derive(Debug)]
+pub(crate) struct Target<'c> {
+    /// The model, as the configuration knows it.
+    pub(crate) model: &'c ModelSpec,
+    /// Images requested (1 unless the body says otherwise).
+    pub(crate) images: u64,
+    /// The body to send upstream.
+    pub(crate) body: UpstreamBody,
+    /// Raised if a streamed body exceeds the route's upload limit.
+    pub(crate) overflow: Option<Overflow>,
+}
+
+/// Whether the body declares itself JSON.
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| {
+            let mime = mime.trim();
+            mime.eq_ignore_ascii_case("application/json") || mime.ends_with("+json")
+        })
+}
+
+fn model_spec<'c>(config: &'c Config, name: &str) -> Result<&'c ModelSpec, GatewayError> {
+    config
+        .policy
+        .models
+        .get(name)
+        .ok_or_else(|| GatewayError::UnknownModel(name.to_owned()))
+}
+
+/// The image field of a request to `model` on `route`: the route's, else the model's.
+fn images_field<'c>(config: &'c Config, route: &'c Route, model: &str) -> Option<&'c str> {
+    route
+        .images_field
+        .as_deref()
+        .or_else(|| config.models.get(model)?.images_field.as_deref())
+}
+
+fn image_count(field: &str, found: Option<Field<u64>>) -> Result<u64, GatewayError> {
+    match found {
+        None => Ok(1),
+        Some(Field::Value(n)) => Ok(n.max(1)),
+        Some(Field::WrongType) => Err(GatewayError::BadField(format!(
+            "field '{field}' must be a non-negative integer"
+        ))),
+    }
+}
+
+/// Works out the target of a request on `route`. `content_length` has already been
+/// checked against the route's upload limit.
+pub(crate) async fn extract<'c>(
+    config: &'c Config,
+    route: &'c Route,
+    headers: &HeaderMap,
+    content_length: Option<u64>,
+    body: Body,
+) -> Result<Target<'c>, GatewayError> {
+    let (fixed, model_field) = match &route.model {
+        ModelSource::Fixed(name) => (Some(model_spec(config, name)?), None),
+        ModelSource::BodyField(field) => (None, Some(field.as_str())),
+    };
+    let fixed_images = fixed.and_then(|m| images_field(config, route, &m.name));
+    let must_read = model_field.is_some() || (fixed_images.is_some() && is_json(headers));
+    if !must_read {
+        let (body, overflow) = UpstreamBody::stream(body, route.max_upload_bytes);
+        return Ok(Target {
+            model: fixed.ok_or_else(|| GatewayError::Misconfigured("route has no model".into()))?,
+            images: 1,
+            body,
+            overflow,
+        });
+    }
+
+    let cap = config
+        .server
+        .max_json_body_bytes
+        .min(route.max_upload_bytes.unwrap_or(u64::MAX));
+    let too_large = GatewayError::PayloadTooLarge {
+        limit: cap,
+        what: if route.max_upload_bytes.is_some_and(|u| u <= cap) {
+            " for uploads to this endpoint"
+        } else {
+            " for a JSON body"
+        },
+    };
+    if content_length.is_some_and(|len| len > cap) {
+        return Err(too_large);
+    }
+    let limit = usize::try_from(cap).unwrap_or(usize::MAX);
+    let bytes = match Limited::new(body, limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.is::<LengthLimitError>() => return Err(too_large),
+        Err(_) => {
+            return Err(GatewayError::BadJson(
+                "the request body could not be read".into(),
+            ))
+        }
+    };
+
+    let wanted = Wanted {
+        model: model_field,
+        images: fixed_images.or(route.images_field.as_deref()),
+    };
+    let found = json::scan(&bytes, wanted).map_err(|e| GatewayError::BadJson(e.to_string()))?;
+    let (model, images) = match (fixed, model_field) {
+        (Some(model), _) => (model, found.images),
+        (None, Some(field)) => {
+            let model = match found.model {
+                Some(Field::Value(name)) => model_spec(config, &name)?,
+                Some(Field::WrongType) => {
+                    return Err(GatewayError::BadField(format!(
+                        "field '{field}' must be a string naming a model"
+                    )))
+                }
+                None => {
+                    return Err(GatewayError::BadField(format!(
+                        "field '{field}' is required"
+                    )))
+                }
+            };
+            let images = match (wanted.images, images_field(config, route, &model.name)) {
+                (Some(_), _) | (None, None) => found.images,
+                // The model's own image field was unknown until the model was: read again.
+                (None, Some(field)) => {
+                    let again = Wanted {
+                        model: None,
+                        images: Some(field),
+                    };
+                    json::scan(&bytes, again)
+                        .map_err(|e| GatewayError::BadJson(e.to_string()))?
+                        .images
+                }
+            };
+            (model, images)
+        }
+        (None, None) => return Err(GatewayError::Misconfigured("route has no model".into())),
+    };
+    let field = images_field(config, route, &model.name).unwrap_or("n");
+    Ok(Target {
+        model,
+        images: image_count(field, images)?,
+        body: UpstreamBody::full(bytes),
+        overflow: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn json_content_types() {
+        let mut h = HeaderMap::new();
+        assert!(!is_json(&h));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        assert!(is_json(&h));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/vnd.api+json"),
+        );
+        assert!(is_json(&h));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("multipart/form-data; boundary=x"),
+        );
+        assert!(!is_json(&h));
+    }
+
+    #[test]
+    fn image_counts() {
+        assert_eq!(image_count("n", None), Ok(1));
+        assert_eq!(image_count("n", Some(Field::Value(4))), Ok(4));
+        assert_eq!(image_count("n", Some(Field::Value(0))), Ok(1));
+        assert!(image_count("n", Some(Field::WrongType)).is_err());
+    }
+}

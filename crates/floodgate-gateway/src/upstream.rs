@@ -1,0 +1,183 @@
+//! The model API behind the gateway: a pooled keep-alive HTTP/1 client, the upstream's
+//! address, and forwarding one request with its body streamed both ways.
+
+use crate::body::{Overflow, UpstreamBody};
+use crate::error::GatewayError;
+use axum::http::uri::{Authority, PathAndQuery, Scheme};
+use axum::http::{header, request, HeaderMap, HeaderName, Request, Response, Uri};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use std::time::Duration;
+
+/// The pooled client every request goes through.
+pub(crate) type UpstreamClient = Client<HttpConnector, UpstreamBody>;
+
+/// A client keeping idle connections to the upstream open for reuse.
+pub(crate) fn client() -> UpstreamClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_keepalive(Some(Duration::from_secs(60)));
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build(connector)
+}
+
+/// Where requests go: the scheme, host and path prefix of `server.upstream`.
+#[derive(Debug, Clone)]
+pub(crate) struct Upstream {
+    /// `http` (the client speaks plain HTTP to the model API beside it).
+    scheme: Scheme,
+    /// Host and port.
+    authority: Authority,
+    /// A path the request's path is appended to; empty for none.
+    prefix: String,
+}
+
+/// Why `server.upstream` cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("upstream '{0}' must be an absolute http:// URL")]
+pub struct BadUpstream(pub String);
+
+impl Upstream {
+    /// Parses `http://host:port[/prefix]`.
+    pub(crate) fn parse(url: &str) -> Result<Self, BadUpstream> {
+        let bad = || BadUpstream(url.to_owned());
+        let uri: Uri = url.parse().map_err(|_| bad())?;
+        let scheme = uri.scheme().cloned().ok_or_else(bad)?;
+        if scheme != Scheme::HTTP {
+            return Err(bad());
+        }
+        let authority = uri.authority().cloned().ok_or_else(bad)?;
+        let prefix = uri.path().trim_end_matches('/').to_owned();
+        Ok(Self {
+            scheme,
+            authority,
+            prefix,
+        })
+    }
+
+    /// The upstream URI of a request for `path_and_query`.
+    fn uri(&self, path_and_query: Option<&PathAndQuery>) -> Result<Uri, GatewayError> {
+        let pq = path_and_query.map_or("/", PathAndQuery::as_str);
+        let builder = Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone());
+        let built = if self.prefix.is_empty() {
+            builder.path_and_query(pq).build()
+        } else {
+            builder.path_and_query(format!("{}{pq}", self.prefix)).build()
+        };
+        built.map_err(|e| GatewayError::UpstreamUnavailable(format!("bad upstream URI: {e}")))
+    }
+}
+
+/// Headers that describe one connection, not the request, and so are not forwarded.
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+/// Removes hop-by-hop headers, including any the `Connection` header names.
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    if headers.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
+    }
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// Sends the request upstream and waits at most `timeout` for the response head.
+pub(crate) async fn forward(
+    client: &UpstreamClient,
+    upstream: &Upstream,
+    timeout: Duration,
+    mut parts: request::Parts,
+    body: UpstreamBody,
+    overflow: Option<Overflow>,
+    upload_limit: Option<u64>,
+) -> Result<Response<Incoming>, GatewayError> {
+    parts.uri = upstream.uri(parts.uri.path_and_query())?;
+    strip_hop_by_hop(&mut parts.headers);
+    // The client sets Host from the upstream URI.
+    parts.headers.remove(header::HOST);
+    let request = Request::from_parts(parts, body);
+    let result = tokio::time::timeout(timeout, client.request(request)).await;
+    let mut response = match result {
+        Err(_) => {
+            let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+            return Err(GatewayError::UpstreamTimeout(ms));
+        }
+        Ok(Err(_)) if overflow.as_ref().is_some_and(Overflow::happened) => {
+            return Err(GatewayError::PayloadTooLarge {
+                limit: upload_limit.unwrap_or(0),
+                what: " for uploads to this endpoint",
+            })
+        }
+        Ok(Err(e)) => {
+            let what = if e.is_connect() {
+                "connection failed"
+            } else {
+                "the connection broke before a response"
+            };
+            tracing::warn!(error = ?e, "upstream request failed");
+            return Err(GatewayError::UpstreamUnavailable(what.to_owned()));
+        }
+        Ok(Ok(response)) => response,
+    };
+    strip_hop_by_hop(response.headers_mut());
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn upstream_urls() {
+        let up = Upstream::parse("http://127.0.0.1:9000").unwrap();
+        let pq = PathAndQuery::from_static("/api/v1/txt2img?x=1");
+        assert_eq!(
+            up.uri(Some(&pq)).unwrap().to_string(),
+            "http://127.0.0.1:9000/api/v1/txt2img?x=1"
+        );
+        let prefixed = Upstream::parse("http://h:1/base/").unwrap();
+        assert_eq!(
+            prefixed.uri(Some(&pq)).unwrap().to_string(),
+            "http://h:1/base/api/v1/txt2img?x=1"
+        );
+        assert!(Upstream::parse("https://h").is_err());
+        assert!(Upstream::parse("h:1").is_err());
+        assert!(Upstream::parse("/only/a/path").is_err());
+    }
+
+    #[test]
+    fn hop_by_hop_headers_stay_behind() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, HeaderValue::from_static("close, x-private"));
+        h.insert("x-private", HeaderValue::from_static("1"));
+        h.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key(header::CONTENT_TYPE));
+    }
+}
