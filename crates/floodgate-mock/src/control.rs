@@ -33,7 +33,9 @@ pub(crate) async fn control(
     next: Next,
 ) -> Response {
     let path = request.uri().path().to_owned();
-    if !path.starts_with("/mock/") {
+    // The mock's own endpoints are not traffic a test wants to count.
+    let counted = !path.starts_with("/mock/");
+    if counted {
         state.stats.record_request(&path);
     }
     let (parts, body) = request.into_parts();
@@ -55,7 +57,9 @@ pub(crate) async fn control(
         }
     };
     let received = bytes.len();
-    state.stats.record_body(&path, received);
+    if counted {
+        state.stats.record_body(&path, received);
+    }
 
     let response = match answer_plan(&parts.headers) {
         Ok(plan) => {

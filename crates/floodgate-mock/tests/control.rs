@@ -135,6 +135,7 @@ async fn stats_count_requests_and_bytes_per_path_and_reset() {
     );
     assert_eq!(stats["received_bytes"]["/api/v1/embeddings"], 5);
     assert_eq!(stats["received_bytes"]["/api/v1/txt2img"], 3 * 7);
+    assert!(stats["received_bytes"].get("/mock/stats").is_none());
 
     let reset = mock
         .client

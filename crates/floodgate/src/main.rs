@@ -21,11 +21,15 @@ enum Command {
     HashKey(cmd::hash_key::Args),
     /// Validate a config file and print the limits it resolves to (exit 1 on errors).
     CheckConfig(cmd::check_config::Args),
+    /// Serve a mock model API (images, chat with SSE, audio, embeddings, async video jobs)
+    /// for demos, tests and benchmarks.
+    MockUpstream(cmd::mock_upstream::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::HashKey(args) => cmd::hash_key::run(&args),
         Command::CheckConfig(args) => std::process::exit(cmd::check_config::run(&args)),
+        Command::MockUpstream(args) => cmd::mock_upstream::run(&args),
     }
 }

@@ -2,3 +2,4 @@
 
 pub(crate) mod check_config;
 pub(crate) mod hash_key;
+pub(crate) mod mock_upstream;
