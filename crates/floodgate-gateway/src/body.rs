@@ -123,7 +123,9 @@ impl HttpBody for UpstreamBody {
 
     fn size_hint(&self) -> SizeHint {
         match &self.source {
-            Source::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            Source::Full(bytes) => {
+                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
+            }
             Source::Stream(body) => body.size_hint(),
         }
     }

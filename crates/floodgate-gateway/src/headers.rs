@@ -104,7 +104,9 @@ impl HeaderPlan {
             requests: shortest_rolling(limits, |u| u == Unit::Requests),
             daily,
             tokens: shortest_rolling(limits, Unit::is_tokens),
-            ietf_policy: HeaderValue::from_str(&policy).ok().filter(|_| !policy.is_empty()),
+            ietf_policy: HeaderValue::from_str(&policy)
+                .ok()
+                .filter(|_| !policy.is_empty()),
             ietf_names,
         }
     }
@@ -282,7 +284,13 @@ mod tests {
         let plan = HeaderPlan::new(&limits);
         let dims = [status(100, 99, 1), status(2_000_000, 2_000_000, 0)];
         let mut h = HeaderMap::new();
-        apply(&mut h, &[HeaderConvention::OpenAi], &plan, &dims, 1_000 * NANOS_PER_SEC);
+        apply(
+            &mut h,
+            &[HeaderConvention::OpenAi],
+            &plan,
+            &dims,
+            1_000 * NANOS_PER_SEC,
+        );
         assert_eq!(get(&h, "x-ratelimit-limit-requests"), "100");
         assert_eq!(get(&h, "x-ratelimit-remaining-requests"), "99");
         assert_eq!(get(&h, "x-ratelimit-reset-requests"), "1001");

@@ -231,7 +231,11 @@ mod tests {
     #[test]
     fn malformed_bodies_are_errors() {
         for bad in [&b"{"[..], b"[1]", b"\"x\"", b"{} {}", b"", b"{\"model\":}"] {
-            assert!(scan(bad, BOTH).is_err(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(
+                scan(bad, BOTH).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 }

@@ -46,7 +46,11 @@ pub(crate) async fn count_failure(state: &GatewayState, snapshot: &Snapshot, key
     };
     match state.store.record_failure(key, &abuse.rule).await {
         Ok(Some(block)) => {
-            tracing::warn!(key, block_ms = block / 1_000_000, "key blocked after too many failures");
+            tracing::warn!(
+                key,
+                block_ms = block / 1_000_000,
+                "key blocked after too many failures"
+            );
         }
         Ok(None) => {}
         Err(e) => tracing::warn!(key, error = %e, "counting a failure failed"),
@@ -73,10 +77,12 @@ async fn proxy(
 ) -> Result<Response, GatewayError> {
     let config = &snapshot.config;
     let (parts, body) = request.into_parts();
-    let route = routes::find(&snapshot.routes, &parts.method, parts.uri.path())
-        .ok_or_else(|| GatewayError::NoRoute {
-            method: parts.method.to_string(),
-            path: parts.uri.path().to_owned(),
+    let route =
+        routes::find(&snapshot.routes, &parts.method, parts.uri.path()).ok_or_else(|| {
+            GatewayError::NoRoute {
+                method: parts.method.to_string(),
+                path: parts.uri.path().to_owned(),
+            }
         })?;
     let route = &route.route;
     let length = content_length(&parts.headers)?;

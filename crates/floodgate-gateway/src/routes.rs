@@ -97,9 +97,9 @@ pub(crate) fn find<'r>(
     method: &Method,
     path: &str,
 ) -> Option<&'r CompiledRoute> {
-    routes.iter().find(|r| {
-        r.method.as_ref().is_none_or(|m| m == method) && r.pattern.matches(path)
-    })
+    routes
+        .iter()
+        .find(|r| r.method.as_ref().is_none_or(|m| m == method) && r.pattern.matches(path))
 }
 
 #[cfg(test)]

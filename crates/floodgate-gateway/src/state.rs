@@ -82,7 +82,9 @@ impl GatewayState {
         // keeps two instances (or a restarted one) sharing a store apart.
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_secs().wrapping_mul(NANOS_PER_SEC) ^ u64::from(d.subsec_nanos()));
+            .map_or(1, |d| {
+                d.as_secs().wrapping_mul(NANOS_PER_SEC) ^ u64::from(d.subsec_nanos())
+            });
         Ok(Self {
             snapshot: ArcSwap::from_pointee(Snapshot::new(config)?),
             store,

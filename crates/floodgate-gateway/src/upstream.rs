@@ -67,7 +67,9 @@ impl Upstream {
         let built = if self.prefix.is_empty() {
             builder.path_and_query(pq).build()
         } else {
-            builder.path_and_query(format!("{}{pq}", self.prefix)).build()
+            builder
+                .path_and_query(format!("{}{pq}", self.prefix))
+                .build()
         };
         built.map_err(|e| GatewayError::UpstreamUnavailable(format!("bad upstream URI: {e}")))
     }
@@ -172,10 +174,19 @@ mod tests {
     #[test]
     fn hop_by_hop_headers_stay_behind() {
         let mut h = HeaderMap::new();
-        h.insert(header::CONNECTION, HeaderValue::from_static("close, x-private"));
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("close, x-private"),
+        );
         h.insert("x-private", HeaderValue::from_static("1"));
-        h.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         strip_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key(header::CONTENT_TYPE));
