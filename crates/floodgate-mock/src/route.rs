@@ -48,11 +48,17 @@ pub(crate) fn classify(method: &Method, path: &str, query: Option<&str>) -> Endp
         Endpoint::Chat
     } else if path.contains("embedding") {
         Endpoint::Embeddings
-    } else if path.contains("speech") || path.contains("tts") {
+    } else if ["speech", "/tts", "2audio", "music"]
+        .iter()
+        .any(|word| path.contains(word))
+    {
         Endpoint::Speech
     } else if path.contains("transcri") || path.contains("translations") || path.contains("2txt") {
         Endpoint::Transcription
-    } else if path.contains("video") {
+    } else if ["video", "i2v", "t2v"]
+        .iter()
+        .any(|word| path.contains(word))
+    {
         Endpoint::SubmitJob
     } else {
         Endpoint::Images
@@ -110,6 +116,11 @@ mod tests {
         );
         assert_eq!(post("/api/v1/videofile2txt"), Endpoint::Transcription);
         assert_eq!(post("/api/v1/txt2video"), Endpoint::SubmitJob);
+        assert_eq!(post("/api/v1/kling-i2v"), Endpoint::SubmitJob);
+        assert_eq!(post("/api/v1/txt2audio"), Endpoint::Speech);
+        assert_eq!(post("/api/v1/txt2music"), Endpoint::Speech);
+        assert_eq!(post("/api/v1/txt2embedding"), Endpoint::Embeddings);
+        assert_eq!(post("/api/v1/img2txt"), Endpoint::Transcription);
         assert_eq!(post("/v3/async/wan-img2video"), Endpoint::SubmitJob);
         assert_eq!(post("/api/v1/txt2img"), Endpoint::Images);
         assert_eq!(post("/api/v1/image/generate"), Endpoint::Images);
