@@ -208,3 +208,11 @@ impl Harness {
         self.clock.advance(std::time::Duration::from_secs(secs));
     }
 }
+
+impl Harness {
+    /// The store's clock in whole Unix seconds.
+    pub(crate) fn clock_secs(&self) -> u64 {
+        use floodgate_core::Clock as _;
+        self.clock.now() / NANOS_PER_SEC
+    }
+}
