@@ -1,0 +1,255 @@
+-- floodgate: shared prelude of every script (time, calendar, counters, expiry).
+--
+-- Lua numbers are doubles, exact only up to 2^53. Absolute times are nanoseconds since
+-- the epoch (about 1.8e18), so they never become Lua numbers: they are stored as decimal
+-- strings and turned into offsets from now (`rel`), which stay far below 2^53 (104 days),
+-- and back (`abs`). Every rule below works on such offsets and follows floodgate_core
+-- to the nanosecond, with now taken from the server's TIME.
+
+local E9 = 1000000000
+local DAY_S = 86400
+local CONCURRENCY_RETRY_CAP = E9
+local EXPIRY_MARGIN_MS = 1000
+
+local clock = redis.call('TIME')
+local NOW_S = tonumber(clock[1])
+local NOW_US = tonumber(clock[2])
+local NOW_N = NOW_US * 1000
+
+-- floor(a / b) for integers, exact where the quotient's double rounding is not
+local function idiv(a, b)
+  local q = math.floor(a / b)
+  local r = a - q * b
+  if r < 0 then q = q - 1 elseif r >= b then q = q + 1 end
+  return q
+end
+
+-- an absolute time stored as a decimal string of nanoseconds, as an offset from now
+local function rel(text)
+  local len = #text
+  if len > 9 then
+    return (tonumber(string.sub(text, 1, len - 9)) - NOW_S) * E9
+      + (tonumber(string.sub(text, len - 8)) - NOW_N)
+  end
+  return -NOW_S * E9 + (tonumber(text) - NOW_N)
+end
+
+-- an offset from now as a decimal string of absolute nanoseconds
+local function abs(offset)
+  local t = NOW_N + offset
+  local carry = idiv(t, E9)
+  return string.format('%d%09d', NOW_S + carry, t - carry * E9)
+end
+
+local function days_from_civil(y, m, d)
+  if m <= 2 then y = y - 1 end
+  local era = idiv(y, 400)
+  local yoe = y - era * 400
+  local mp = m + 9
+  if m > 2 then mp = m - 3 end
+  local doy = idiv(153 * mp + 2, 5) + d - 1
+  local doe = yoe * 365 + idiv(yoe, 4) - idiv(yoe, 100) + doy
+  return era * 146097 + doe - 719468
+end
+
+local function civil_from_days(z)
+  z = z + 719468
+  local era = idiv(z, 146097)
+  local doe = z - era * 146097
+  local yoe = idiv(doe - idiv(doe, 1460) + idiv(doe, 36524) - idiv(doe, 146096), 365)
+  local y = yoe + era * 400
+  local doy = doe - (365 * yoe + idiv(yoe, 4) - idiv(yoe, 100))
+  local mp = idiv(5 * doy + 2, 153)
+  local d = doy - idiv(153 * mp + 2, 5) + 1
+  local m = mp - 9
+  if mp < 10 then m = mp + 3 end
+  if m <= 2 then y = y + 1 end
+  return y, m, d
+end
+
+-- end of the day ('d') or month ('m') holding the absolute time (at_s s + at_n ns),
+-- whose boundary lies `offset` ns after 00:00 UTC, as an offset from now
+local function period_end(kind, offset, at_s, at_n)
+  offset = offset % (DAY_S * E9)
+  local off_s = idiv(offset, E9)
+  local off_n = offset - off_s * E9
+  local s, n = at_s - off_s, at_n - off_n
+  if n < 0 then s, n = s - 1, n + E9 end
+  local days = idiv(s, DAY_S)
+  local end_days = days + 1
+  if kind == 'm' then
+    local y, m = civil_from_days(days)
+    if m == 12 then y, m = y + 1, 1 else m = m + 1 end
+    end_days = days_from_civil(y, m, 1)
+  end
+  return (end_days * DAY_S + off_s - NOW_S) * E9 + (off_n - NOW_N)
+end
+
+-- limits arrive as 8 arguments each: key index, hash field, kind ('r' rolling, 'd' day,
+-- 'm' month, 'c' concurrency), p1, p2, max, amount, shadow
+local function parse_limits(from)
+  local limits = {}
+  local i = from
+  while i + 7 <= #ARGV do
+    local l = {
+      key = KEYS[tonumber(ARGV[i])], field = ARGV[i + 1], kind = ARGV[i + 2],
+      p1 = tonumber(ARGV[i + 3]), p2 = tonumber(ARGV[i + 4]), max = tonumber(ARGV[i + 5]),
+      amount = tonumber(ARGV[i + 6]), shadow = ARGV[i + 7] == '1',
+    }
+    if l.kind == 'd' or l.kind == 'm' then l.end_now = period_end(l.kind, l.p1, NOW_S, NOW_N) end
+    limits[#limits + 1] = l
+    i = i + 8
+  end
+  return limits
+end
+
+-- a counter's state; an absent or unreadable one is fresh, as in floodgate_core
+local function load_state(l)
+  local raw = redis.call('HGET', l.key, l.field)
+  if l.kind == 'r' then
+    if raw and string.find(raw, '^%d+$') then return { tat = rel(raw) } end
+    return { tat = 0 }
+  elseif l.kind == 'c' then
+    local leases = {}
+    if raw then
+      for id, n, x in string.gmatch(raw, '([^,;]+),(%d+),(%d+)') do
+        leases[#leases + 1] = { id = id, n = tonumber(n), x = rel(x) }
+      end
+    end
+    return { leases = leases }
+  end
+  if raw then
+    local e, u = string.match(raw, '^(%d+):(%d+)$')
+    if e then return { e = rel(e), u = tonumber(u) } end
+  end
+  return { e = 0, u = 0 }
+end
+
+local function occupied(st)
+  if st.tat > 0 then return st.tat end
+  return 0
+end
+
+local function used_now(st)
+  if st.e > 0 then return st.u end
+  return 0
+end
+
+local function live_slots(st)
+  local live = 0
+  for _, lease in ipairs(st.leases) do
+    if lease.x > 0 then live = live + lease.n end
+  end
+  return live
+end
+
+local function earliest_expiry(st)
+  local first = nil
+  for _, lease in ipairs(st.leases) do
+    if lease.x > 0 and (first == nil or lease.x < first) then first = lease.x end
+  end
+  return first
+end
+
+local function purge(st)
+  local kept = {}
+  for _, lease in ipairs(st.leases) do
+    if lease.x > 0 then kept[#kept + 1] = lease end
+  end
+  st.leases = kept
+end
+
+-- -1 when `cost` fits, -2 when it never can, else the wait in ns
+local function check(l, st, cost)
+  if l.kind == 'r' then
+    if cost > l.max then return -2 end
+    local after = occupied(st) + cost * l.p1
+    if after <= l.p2 then return -1 end
+    return after - l.p2
+  elseif l.kind == 'c' then
+    if cost == 0 then return -1 end
+    if cost > l.max then return -2 end
+    if live_slots(st) + cost <= l.max then return -1 end
+    return math.min(earliest_expiry(st) or 0, CONCURRENCY_RETRY_CAP)
+  end
+  if cost > l.max then return -2 end
+  if used_now(st) + cost <= l.max then return -1 end
+  return l.end_now
+end
+
+-- takes `cost` from a counter already checked to fit
+local function consume(l, st, cost, lease_id)
+  if l.kind == 'r' then
+    st.tat = occupied(st) + cost * l.p1
+  elseif l.kind == 'c' then
+    purge(st)
+    for _, lease in ipairs(st.leases) do
+      if lease.id == lease_id then
+        lease.n = lease.n + cost
+        lease.x = l.p1
+        return
+      end
+    end
+    st.leases[#st.leases + 1] = { id = lease_id, n = cost, x = l.p1 }
+  else
+    st.u = used_now(st) + cost
+    st.e = l.end_now
+  end
+end
+
+-- remaining units and time until entirely free, as floodgate_core::inspect reports them
+local function status(l, st)
+  if l.kind == 'r' then
+    local occ = occupied(st)
+    local remaining = 0
+    if occ < l.p2 then remaining = math.min(idiv(l.p2 - occ, l.p1), l.max) end
+    return remaining, occ
+  elseif l.kind == 'c' then
+    return math.max(l.max - live_slots(st), 0), earliest_expiry(st) or 0
+  end
+  return math.max(l.max - used_now(st), 0), l.end_now
+end
+
+local expiry_due = {}
+
+-- writes a counter back, or drops it once it says nothing (so no key lives without a TTL)
+local function store_state(l, st)
+  local keep, text = 0, nil
+  if l.kind == 'r' then
+    keep, text = st.tat, abs(st.tat)
+  elseif l.kind == 'c' then
+    purge(st)
+    local parts = {}
+    for _, lease in ipairs(st.leases) do
+      parts[#parts + 1] = lease.id .. ',' .. string.format('%d', lease.n) .. ',' .. abs(lease.x)
+      if lease.x > keep then keep = lease.x end
+    end
+    text = table.concat(parts, ';')
+  elseif st.u > 0 then
+    keep, text = st.e, abs(st.e) .. ':' .. string.format('%d', st.u)
+  end
+  if keep <= 0 then
+    redis.call('HDEL', l.key, l.field)
+    return
+  end
+  redis.call('HSET', l.key, l.field, text)
+  if (expiry_due[l.key] or 0) < keep then expiry_due[l.key] = keep end
+end
+
+-- keys live until their longest-lived state is idle; expiries only ever grow
+local function apply_expiry()
+  for key, keep in pairs(expiry_due) do
+    local ms = math.ceil(keep / 1000000) + EXPIRY_MARGIN_MS
+    if redis.call('PTTL', key) < ms then redis.call('PEXPIRE', key, ms) end
+  end
+end
+
+-- ns left on an abuse block in force on the key's abuse hash, or -1
+local function blocked_for(key)
+  local until_text = redis.call('HGET', key, 'u')
+  if until_text then
+    local left = rel(until_text)
+    if left > 0 then return left end
+  end
+  return -1
+end

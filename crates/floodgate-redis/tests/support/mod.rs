@@ -1,0 +1,239 @@
+//! Real `redis-server` processes for the tests: a single node or a 3-primary cluster on
+//! free 127.0.0.1 ports, each in its own scratch directory, gone when the test ends.
+//!
+//! Each server runs under a small `sh` guard that reads its stdin: when the guard's stdin
+//! closes (the server is dropped or stopped, or the test process exits, even by a panic
+//! or a kill), the guard kills the server and removes its directory. Servers kept in a
+//! `static` for a whole test binary are cleaned up that way too.
+
+#![allow(dead_code, unreachable_pub)]
+
+use floodgate_redis::{RedisConfig, RedisStore};
+use floodgate_store::conformance::Harness;
+use floodgate_store::Store;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a server may take to start answering.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One `redis-server` process on 127.0.0.1.
+pub struct RedisServer {
+    port: u16,
+    /// Extra `redis-server` arguments (cluster mode), kept for a restart.
+    extra: Vec<String>,
+    /// The guard shell; `None` while stopped.
+    guard: Option<Child>,
+}
+
+impl RedisServer {
+    /// A plain server on a free port.
+    pub fn start() -> Self {
+        Self::start_with(free_port(), &[])
+    }
+
+    fn start_with(port: u16, extra: &[&str]) -> Self {
+        let mut server = Self {
+            port,
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            guard: None,
+        };
+        server.spawn();
+        server
+    }
+
+    fn spawn(&mut self) {
+        static SEQ: AtomicU32 = AtomicU32::new(0);
+        let dir: PathBuf = std::env::temp_dir().join(format!(
+            "floodgate-redis-test-{}-{}-{}",
+            std::process::id(),
+            self.port,
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("scratch directory");
+        let guard = Command::new("sh")
+            .arg("-c")
+            .arg(concat!(
+                "dir=$1; shift; redis-server \"$@\" >\"$dir/log\" 2>&1 & pid=$!; ",
+                "cat >/dev/null; kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf \"$dir\""
+            ))
+            .arg("sh")
+            .arg(&dir)
+            .args(["--bind", "127.0.0.1", "--port"])
+            .arg(self.port.to_string())
+            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .args(&self.extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sh runs");
+        self.guard = Some(guard);
+        let deadline = Instant::now() + START_TIMEOUT;
+        while !ping(self.port) {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start on port {} (is it installed? run \
+                 scripts/install-deps.sh redis-server); log: {}",
+                self.port,
+                std::fs::read_to_string(dir.join("log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The server's port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `redis://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (as a crash would) and waits until it is gone.
+    pub fn stop(&mut self) {
+        if let Some(mut guard) = self.guard.take() {
+            drop(guard.stdin.take());
+            let _ = guard.wait();
+        }
+    }
+
+    /// Starts the server again on the same port, empty.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// Runs `redis-cli` against this server and returns what it printed.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p"])
+            .arg(self.port.to_string())
+            .args(args)
+            .output()
+            .expect("redis-cli runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A 3-primary Redis Cluster without replicas.
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    pub fn start() -> Self {
+        let mut ports: Vec<u16> = Vec::new();
+        while ports.len() < 3 {
+            let port = free_port();
+            // The cluster bus listens on port + 10000.
+            if port < 55_000 && bindable(port + 10_000) && !ports.contains(&port) {
+                ports.push(port);
+            }
+        }
+        let extra = [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-node-timeout",
+            "2000",
+        ];
+        let nodes: Vec<RedisServer> = ports
+            .iter()
+            .map(|&p| RedisServer::start_with(p, &extra))
+            .collect();
+        let out = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(ports.iter().map(|p| format!("127.0.0.1:{p}")))
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("redis-cli runs");
+        assert!(
+            out.status.success(),
+            "cluster create failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let deadline = Instant::now() + START_TIMEOUT;
+        while !nodes
+            .iter()
+            .all(|n| n.cli(&["cluster", "info"]).contains("cluster_state:ok"))
+        {
+            assert!(Instant::now() < deadline, "cluster never became ok");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { nodes }
+    }
+
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
+    }
+}
+
+/// Whether something answers PING on `port`.
+fn ping(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut reply = [0u8; 7];
+    stream.write_all(b"PING\r\n").is_ok()
+        && stream.read_exact(&mut reply).is_ok()
+        && &reply == b"+PONG\r\n"
+}
+
+fn bindable(port: u16) -> bool {
+    TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// The conformance suite's view of a Redis store: real time, advanced by sleeping.
+pub struct RedisHarness {
+    pub store: Arc<RedisStore>,
+}
+
+impl RedisHarness {
+    pub async fn connect(config: RedisConfig) -> Self {
+        Self {
+            store: Arc::new(RedisStore::connect(&config).await.expect("redis answers")),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Harness for RedisHarness {
+    fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    async fn advance(&self, by: Duration) {
+        tokio::time::sleep(by).await;
+    }
+
+    fn frozen(&self) -> bool {
+        false
+    }
+}
