@@ -129,7 +129,15 @@ pub(crate) fn from_toml(file: &Path, text: &str, err: &toml::de::Error) -> Confi
     ConfigError::Invalid(vec![Diagnostic {
         file: file.to_path_buf(),
         line,
-        message: err.message().trim_end().to_owned(),
+        // The parser's message may span lines ("invalid table header\nexpected ..."); one
+        // diagnostic stays on one line so tools can parse `FILE:LINE: message`.
+        message: err
+            .message()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(": "),
     }])
 }
 

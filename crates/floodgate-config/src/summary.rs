@@ -27,6 +27,7 @@ impl fmt::Display for Summary<'_> {
         writeln!(f, "config {}", c.source.display())?;
         server(f, c)?;
         tiers(f, c)?;
+        overrides(f, c)?;
         routes(f, c)?;
         keys(f, c)
     }
@@ -85,8 +86,6 @@ fn server(f: &mut fmt::Formatter<'_>, c: &Config) -> fmt::Result {
 }
 
 fn tiers(f: &mut fmt::Formatter<'_>, c: &Config) -> fmt::Result {
-    let models: BTreeMap<&str, _> = c.policy.models.iter().map(|(k, v)| (&**k, v)).collect();
-    let width = models.keys().map(|m| m.len()).max().unwrap_or(0);
     let tiers: BTreeMap<&str, _> = c.policy.tiers.iter().map(|(k, v)| (&**k, v)).collect();
     for (name, tier) in tiers {
         let unlimited = if tier.unlimited {
@@ -95,31 +94,95 @@ fn tiers(f: &mut fmt::Formatter<'_>, c: &Config) -> fmt::Result {
             ""
         };
         writeln!(f, "\ntier {name}{unlimited}")?;
-        let key = KeyInfo {
-            id: "summary".into(),
-            account: "summary".into(),
-            overrides: Overrides::default(),
-        };
+        let key = synthetic_key(Overrides::default());
         let account = AccountInfo {
             id: "summary".into(),
             tier: tier.name.clone(),
             overrides: Overrides::default(),
         };
-        for (model, spec) in &models {
+        model_lines(f, c, &key, &account, None)?;
+    }
+    Ok(())
+}
+
+fn synthetic_key(overrides: Overrides) -> KeyInfo {
+    KeyInfo {
+        id: "summary".into(),
+        account: "summary".into(),
+        overrides,
+    }
+}
+
+/// One line per model with the limits `key` of `account` gets; with `baseline`, only the
+/// models where those differ from what `baseline` gets.
+fn model_lines(
+    f: &mut fmt::Formatter<'_>,
+    c: &Config,
+    key: &KeyInfo,
+    account: &AccountInfo,
+    baseline: Option<(&KeyInfo, &AccountInfo)>,
+) -> fmt::Result {
+    let models: BTreeMap<&str, _> = c.policy.models.iter().map(|(k, v)| (&**k, v)).collect();
+    let name_width = models.keys().map(|m| m.len()).max().unwrap_or(0);
+    let kinds: BTreeMap<&str, String> = models
+        .iter()
+        .map(|(name, spec)| {
             let kind = match &spec.class {
                 Some(class) => format!("{}/{class}", spec.kind),
                 None => spec.kind.to_string(),
             };
-            let limits = match resolve(&c.policy, &key, &account, model) {
-                Err(e) => format!("error: {e}"),
-                Ok(_) if !spec.rate_limited || c.policy.unlimited_kinds.contains(&spec.kind) => {
-                    "not rate-limited".to_owned()
-                }
-                Ok(limits) if limits.is_empty() => "no limits".to_owned(),
-                Ok(limits) => describe(&limits, model),
-            };
-            writeln!(f, "  {model:<width$}  {kind:<20} {limits}")?;
+            (*name, kind)
+        })
+        .collect();
+    let kind_width = kinds.values().map(String::len).max().unwrap_or(0);
+    for (model, spec) in &models {
+        let resolved = resolve(&c.policy, key, account, model);
+        if let Some((bk, ba)) = baseline {
+            if resolve(&c.policy, bk, ba, model) == resolved {
+                continue;
+            }
         }
+        let limits = match resolved {
+            Err(e) => format!("error: {e}"),
+            Ok(_) if !spec.rate_limited || c.policy.unlimited_kinds.contains(&spec.kind) => {
+                "not rate-limited".to_owned()
+            }
+            Ok(limits) if limits.is_empty() => "no limits".to_owned(),
+            Ok(limits) => describe(&limits, model),
+        };
+        let kind = &kinds[model];
+        writeln!(f, "  {model:<name_width$}  {kind:<kind_width$}  {limits}")?;
+    }
+    Ok(())
+}
+
+/// Accounts and keys with overrides, and the models whose limits they change.
+fn overrides(f: &mut fmt::Formatter<'_>, c: &Config) -> fmt::Result {
+    let accounts: BTreeMap<&str, _> = c.accounts.iter().map(|(k, v)| (&**k, v)).collect();
+    let plain = synthetic_key(Overrides::default());
+    for (id, account) in &accounts {
+        if count(&account.overrides) == 0 {
+            continue;
+        }
+        writeln!(f, "\naccount {id} (tier {}) overrides", account.tier)?;
+        let tier_only = AccountInfo {
+            overrides: Overrides::default(),
+            ..(*account).clone()
+        };
+        model_lines(f, c, &plain, account, Some((&plain, &tier_only)))?;
+    }
+    let mut keys: Vec<_> = c.keys.values().collect();
+    keys.sort_by(|a, b| (&a.name, &a.info.id).cmp(&(&b.name, &b.info.id)));
+    for k in keys {
+        let Some(account) = c.accounts.get(&k.info.account) else {
+            continue;
+        };
+        if count(&k.info.overrides) == 0 {
+            continue;
+        }
+        writeln!(f, "\nkey {} ({}) overrides", k.name, k.info.id)?;
+        let bare = synthetic_key(Overrides::default());
+        model_lines(f, c, &k.info, account, Some((&bare, account)))?;
     }
     Ok(())
 }
@@ -136,7 +199,7 @@ pub fn describe(limits: &[Limit], model: &str) -> String {
                 let _ = write!(
                     out,
                     "{} {} at once (lease {})",
-                    l.max,
+                    thousands(l.max),
                     l.unit,
                     quantity::format_duration(lease_ttl)
                 );
@@ -145,14 +208,14 @@ pub fn describe(limits: &[Limit], model: &str) -> String {
                 let _ = write!(
                     out,
                     "{} {}/{} (resets {} UTC)",
-                    l.max,
+                    thousands(l.max),
                     l.unit,
                     l.window.label(),
                     quantity::format_time_of_day(offset)
                 );
             }
             _ => {
-                let _ = write!(out, "{} {}/{}", l.max, l.unit, l.window.label());
+                let _ = write!(out, "{} {}/{}", thousands(l.max), l.unit, l.window.label());
             }
         }
         match l.scope {
@@ -242,4 +305,31 @@ fn keys(f: &mut fmt::Formatter<'_>, c: &Config) -> fmt::Result {
 
 fn count(o: &Overrides) -> usize {
     o.all.rules.len() + o.models.values().map(|s| s.rules.len()).sum::<usize>()
+}
+
+/// `5000000` -> `5,000,000`, the way rate-limit tables print them.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(5_000_000), "5,000,000");
+        assert_eq!(thousands(12_345_678), "12,345,678");
+    }
 }
