@@ -36,7 +36,7 @@ pub enum GatewayError {
     #[error("model '{0}' is not known")]
     UnknownModel(String),
     /// The body is larger than the route (or the JSON reader) accepts.
-    #[error("request body exceeds the limit of {limit} bytes{what}")]
+    #[error("request body exceeds the limit of {} ({limit} bytes){what}", human_size(*limit))]
     PayloadTooLarge {
         /// The limit that was exceeded, in bytes.
         limit: u64,
@@ -103,6 +103,16 @@ impl GatewayError {
     }
 }
 
+/// A byte count in the largest binary unit that divides it exactly ("10 MB").
+fn human_size(bytes: u64) -> String {
+    for (per, unit) in [(1u64 << 30, "GB"), (1 << 20, "MB"), (1 << 10, "KB")] {
+        if bytes >= per && bytes.is_multiple_of(per) {
+            return format!("{} {unit}", bytes / per);
+        }
+    }
+    format!("{bytes} B")
+}
+
 /// The shared JSON error body.
 pub(crate) fn error_body(kind: &str, message: &str) -> String {
     serde_json::json!({ "error": { "type": kind, "message": message } }).to_string()
@@ -141,6 +151,7 @@ mod tests {
             what: " for uploads to this endpoint",
         };
         assert_eq!(big.status(), StatusCode::PAYLOAD_TOO_LARGE);
-        assert!(big.to_string().contains("10 bytes"));
+        assert!(big.to_string().contains("10 B (10 bytes)"));
+        assert_eq!(human_size(10 << 20), "10 MB");
     }
 }
