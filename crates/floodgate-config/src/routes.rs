@@ -128,20 +128,17 @@ impl Route {
                 return false;
             }
         }
-        let mut pattern = self.path.split('/').peekable();
-        let mut actual = path.split('/');
+        // Empty segments are ignored on the request side, so `/api//v1/x` reads as `/api/v1/x`.
+        let mut actual = path.split('/').filter(|s| !s.is_empty());
+        let mut pattern = self.path.split('/').filter(|s| !s.is_empty()).peekable();
         while let Some(p) = pattern.next() {
             let Some(a) = actual.next() else {
                 return false;
             };
-            if p == "*" {
-                if a.is_empty() {
-                    return false;
-                }
-                if pattern.peek().is_none() {
-                    return true;
-                }
-            } else if p != a {
+            if p == "*" && pattern.peek().is_none() {
+                return true;
+            }
+            if p != "*" && p != a {
                 return false;
             }
         }
@@ -172,6 +169,7 @@ mod tests {
         assert!(!r.matches("GET", "/api/v1/txt2img"));
         assert!(!r.matches("POST", "/api/v1/txt2img/x"));
         assert!(!r.matches("POST", "/api/v1/txt2im"));
+        assert!(r.matches("POST", "/api//v1/txt2img/"));
 
         let rest = route(None, "/api/v1/prompt/*");
         assert!(rest.matches("POST", "/api/v1/prompt/enhance"));
