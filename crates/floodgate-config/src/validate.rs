@@ -7,15 +7,18 @@ use crate::error::{ConfigError, Diagnostics};
 use crate::policy::{self, Catalog};
 use crate::quantity;
 use crate::raw::{RawAbuse, RawConfig, RawResponses, RawServer, RawStore};
+use crate::resolved::ModelCost;
 use crate::resolved::{
     AbuseConfig, Config, HeaderConvention, ResponseConfig, ServerConfig, StoreConfig,
 };
 use crate::routes;
-use floodgate_core::policy::Policy;
-use floodgate_core::{AbuseRule, NANOS_PER_SEC};
+use floodgate_core::policy::{resolve, AccountInfo, KeyInfo, Overrides, Policy};
+use floodgate_core::{AbuseRule, Unit, NANOS_PER_SEC};
 use serde_spanned::Spanned;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 /// Where the gateway listens when neither config nor command line say.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -52,6 +55,19 @@ pub(crate) fn validate(raw: &RawConfig, file: &Path, text: &str) -> Result<Confi
     let accounts = policy::accounts(d, &raw.accounts, &raw.tiers, &catalog);
     let keys = policy::keys(d, &raw.keys, &raw.accounts, &catalog);
     let routes = routes::routes(d, &raw.routes, &catalog.models);
+    let policy = Policy {
+        tiers,
+        models,
+        unlimited_kinds: raw
+            .policy
+            .unlimited_kinds
+            .iter()
+            .map(|k| k.get_ref().as_str().into())
+            .collect(),
+    };
+    if d.len() == 0 {
+        compute_limits_need_formulas(d, raw, &policy, &costs);
+    }
     diags.finish()?;
 
     Ok(Config {
@@ -59,22 +75,52 @@ pub(crate) fn validate(raw: &RawConfig, file: &Path, text: &str) -> Result<Confi
         server,
         responses,
         abuse,
-        policy: Policy {
-            tiers,
-            models,
-            unlimited_kinds: raw
-                .policy
-                .unlimited_kinds
-                .iter()
-                .map(|k| k.get_ref().as_str().into())
-                .collect(),
-        },
+        policy,
         models: costs,
         routes,
         accounts,
         keys,
         store,
     })
+}
+
+/// A compute-units limit on a model without a formula would never count anything: the
+/// operator meant to limit it and it is not limited. Checked on what resolution yields, so
+/// a tier default is fine as long as every model it reaches has a formula.
+fn compute_limits_need_formulas(
+    d: &mut Diagnostics<'_>,
+    raw: &RawConfig,
+    policy: &Policy,
+    costs: &HashMap<Arc<str>, ModelCost>,
+) {
+    let key = KeyInfo {
+        id: "check".into(),
+        account: "check".into(),
+        overrides: Overrides::default(),
+    };
+    for name in raw.tiers.keys() {
+        let account = AccountInfo {
+            id: "check".into(),
+            tier: name.get_ref().as_str().into(),
+            overrides: Overrides::default(),
+        };
+        for model in raw.models.keys() {
+            let model = model.get_ref().as_str();
+            if costs.get(model).is_some_and(|c| c.compute.is_some()) {
+                continue;
+            }
+            let limits = resolve(policy, &key, &account, model).unwrap_or_default();
+            if limits.iter().any(|l| l.unit == Unit::ComputeUnits) {
+                d.at(
+                    &name.span(),
+                    format!(
+                        "tiers.{}: model '{model}' gets a compute_units limit but has no compute formula (models.{model}.compute), so nothing would count against it",
+                        name.get_ref()
+                    ),
+                );
+            }
+        }
+    }
 }
 
 fn server(d: &mut Diagnostics<'_>, raw: &RawServer) -> ServerConfig {

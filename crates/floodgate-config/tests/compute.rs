@@ -75,3 +75,23 @@ fn inconsistent_formulas_are_refused() {
         assert!(e.starts_with(expected), "{compute}: {e}");
     }
 }
+
+#[test]
+fn a_compute_limit_needs_a_formula_on_every_model_it_reaches() {
+    let text = r#"[models]
+with = { kind = "video", compute = { field = "seconds" } }
+without = { kind = "video" }
+
+[tiers.pro]
+kinds.video.limits = [{ unit = "compute_units", window = "minute", max = 100 }]
+"#;
+    let e = Config::from_str(text, Path::new("c.toml"))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "c.toml:5: tiers.pro: model 'without' gets a compute_units limit but has no compute formula (models.without.compute), so nothing would count against it"
+    );
+    let fixed = text.replace("kinds.video", "models.with");
+    Config::from_str(&fixed, Path::new("c.toml")).unwrap();
+}

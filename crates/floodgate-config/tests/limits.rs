@@ -8,7 +8,7 @@ use std::path::Path;
 
 /// A config whose tier `t` has the given default limits (written on line 5 onwards).
 fn config(limits: &str) -> String {
-    format!("[models]\nm = {{ kind = \"video\" }}\n\n[tiers.t]\nlimits = [\n{limits}\n]\n")
+    format!("[models]\nm = {{ kind = \"video\", compute = {{ field = \"seconds\" }} }}\n\n[tiers.t]\nlimits = [\n{limits}\n]\n")
 }
 
 fn rules(limits: &str) -> Vec<LimitRule> {
