@@ -125,6 +125,51 @@ impl RedisServer {
     }
 }
 
+/// A `redis-cli monitor` session: every command the server runs from now on.
+pub struct Monitor {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Monitor {
+    /// Stops monitoring and returns the commands seen (waiting a moment for stragglers).
+    pub fn finish(mut self) -> Vec<String> {
+        std::thread::sleep(Duration::from_millis(200));
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.lines.try_iter().filter(|l| l != "OK").collect()
+    }
+}
+
+impl RedisServer {
+    /// Starts a MONITOR session, returning once the server has acknowledged it.
+    pub fn monitor(&self) -> Monitor {
+        use std::io::BufRead;
+        let mut child = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p"])
+            .arg(self.port.to_string())
+            .arg("monitor")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("redis-cli runs");
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let first = rx
+            .recv_timeout(START_TIMEOUT)
+            .expect("MONITOR is acknowledged");
+        assert_eq!(first, "OK");
+        Monitor { child, lines: rx }
+    }
+}
+
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
