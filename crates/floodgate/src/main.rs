@@ -24,6 +24,10 @@ enum Command {
     /// Serve a mock model API (images, chat with SSE, audio, embeddings, async video jobs)
     /// for demos, tests and benchmarks.
     MockUpstream(cmd::mock_upstream::Args),
+    /// Run the gateway: authenticate, enforce every limit, and proxy to the model API.
+    Serve(cmd::serve::Args),
+    /// Run the mock model API and the gateway together, and print curl lines to try.
+    Demo(cmd::demo::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -31,5 +35,7 @@ fn main() -> anyhow::Result<()> {
         Command::HashKey(args) => cmd::hash_key::run(&args),
         Command::CheckConfig(args) => std::process::exit(cmd::check_config::run(&args)),
         Command::MockUpstream(args) => cmd::mock_upstream::run(&args),
+        Command::Serve(args) => cmd::serve::run(&args),
+        Command::Demo(args) => cmd::demo::run(&args),
     }
 }

@@ -1,5 +1,7 @@
 //! One module per subcommand, each with its `Args` and a `run` function.
 
 pub(crate) mod check_config;
+pub(crate) mod demo;
 pub(crate) mod hash_key;
 pub(crate) mod mock_upstream;
+pub(crate) mod serve;
