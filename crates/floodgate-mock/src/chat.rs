@@ -4,7 +4,9 @@
 //!
 //! Usage always rides in the stream, whether or not the request set
 //! `stream_options.include_usage`: the gateway settles tokens from it, and a test of that
-//! should not depend on the client remembering the option.
+//! should not depend on the client remembering the option. The request header
+//! `x-mock-usage: omit` leaves it out of both shapes, for tests of what a gateway does
+//! when an upstream reports no usage.
 
 use crate::tokens::{self, completion_words};
 use crate::{unix_now, SharedState};
@@ -21,13 +23,17 @@ use std::convert::Infallible;
 /// cancel between.
 const STREAM_CONTENT_EVENTS: usize = 4;
 
+/// Leaves `usage` out of the answer when set to `omit`.
+const USAGE_HEADER: &str = "x-mock-usage";
+
 /// What one completion says, worked out once for both answer shapes.
 struct Completion {
     id: String,
     model: String,
     created: u64,
     words: Vec<&'static str>,
-    usage: Value,
+    /// `None` when the request asked for no usage report.
+    usage: Option<Value>,
 }
 
 pub(crate) fn complete(
@@ -47,16 +53,18 @@ pub(crate) fn complete(
             .to_owned(),
         created: unix_now(),
         words: completion_words(completion_tokens).collect(),
-        usage: json!({
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
+        usage: (!omit_usage(headers)).then(|| {
+            json!({
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            })
         }),
     };
     if request.get("stream").and_then(Value::as_bool) == Some(true) {
         streamed(state.clone(), &completion).into_response()
     } else {
-        Json(json!({
+        let mut body = json!({
             "id": completion.id,
             "object": "chat.completion",
             "created": completion.created,
@@ -66,9 +74,11 @@ pub(crate) fn complete(
                 "message": {"role": "assistant", "content": completion.words.join(" ")},
                 "finish_reason": "stop",
             }],
-            "usage": completion.usage,
-        }))
-        .into_response()
+        });
+        if let (Some(usage), Some(object)) = (&completion.usage, body.as_object_mut()) {
+            object.insert("usage".to_owned(), usage.clone());
+        }
+        Json(body).into_response()
     }
 }
 
@@ -110,7 +120,9 @@ fn streamed(
         ));
     }
     events.push_back(chunk(delta(json!({}), json!("stop")), Value::Null));
-    events.push_back(chunk(json!([]), completion.usage.clone()));
+    if let Some(usage) = &completion.usage {
+        events.push_back(chunk(json!([]), usage.clone()));
+    }
     events.push_back("[DONE]".to_owned());
 
     let interval = state.options.stream_interval;
@@ -132,6 +144,12 @@ fn streamed(
         },
     );
     Sse::new(events)
+}
+
+fn omit_usage(headers: &HeaderMap) -> bool {
+    headers
+        .get(USAGE_HEADER)
+        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"omit"))
 }
 
 /// Records in the stats how a stream ended, when the server drops it: after its last

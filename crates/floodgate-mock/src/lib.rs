@@ -18,7 +18,8 @@
 //!
 //! Request headers: `x-mock-status: NNN` answers that status (a JSON error body unless it
 //! is a 2xx); `x-mock-delay-ms: N` holds the answer back; `x-mock-completion-tokens: N`
-//! fixes a completion's length; `x-mock-job-outcome: failed` makes an async job fail.
+//! fixes a completion's length; `x-mock-usage: omit` leaves `usage` out of a completion;
+//! `x-mock-job-outcome: failed` makes an async job fail.
 //! Every answer carries `x-mock-received-bytes`, the length of the request body received.
 //!
 //! # Layout

@@ -150,3 +150,30 @@ async fn a_stream_the_client_drops_counts_as_cancelled() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn x_mock_usage_omit_leaves_usage_out_of_both_shapes() {
+    let mock = start(MockOptions {
+        stream_interval: Duration::from_millis(1),
+        ..MockOptions::default()
+    })
+    .await;
+    let send = |stream| {
+        mock.client
+            .post(mock.url("/api/v1/chat/completions"))
+            .header("x-mock-usage", "omit")
+            .body(request(stream).to_string())
+            .send()
+    };
+    let plain = json_of(send(false).await.unwrap()).await;
+    assert!(plain.get("usage").is_none(), "{plain}");
+    assert_eq!(plain["choices"][0]["finish_reason"], "stop");
+
+    let body = send(true).await.unwrap().text().await.unwrap();
+    let data = sse_data(&body);
+    assert_eq!(data.last().map(String::as_str), Some("[DONE]"));
+    assert!(data[..data.len() - 1].iter().all(|event| {
+        let event: Value = serde_json::from_str(event).unwrap();
+        event["usage"].is_null() && !event["choices"].as_array().unwrap().is_empty()
+    }));
+}
