@@ -4,11 +4,17 @@
 //! writes them back only if the request was admitted: a rejection consumes nothing in any
 //! dimension. Every store (memory, Redis's Lua script) implements exactly these rules, and
 //! the store conformance suite checks that they agree.
+//!
+//! This is the hot path of every decision, so each limit's parameters are prepared once
+//! per pass ([`Prepared`]: one division for a rolling limit, a calendar lookup only when a
+//! quota's stored period has ended) and nothing is allocated beyond the decision itself.
 
 use crate::clock::{Nanos, NANOS_PER_SEC};
 use crate::decision::{Decision, Denial, DenialReason, DimensionStatus};
+use crate::gcra::Gcra;
 use crate::lease::{self, LeaseId};
 use crate::limit::{CounterState, Limit};
+use crate::quota::Quota;
 use crate::unit::Costs;
 use crate::window::Window;
 
@@ -44,10 +50,17 @@ pub fn evaluate(
     now: Nanos,
 ) -> Decision {
     assert!(states.len() >= limits.len(), "one state per limit");
+    // The parameters worked out while checking are kept for consuming and reporting,
+    // for the usual handful of limits.
+    let mut kept: [Option<Prepared>; KEPT] = [None; KEPT];
     let mut denial: Option<Denial> = None;
     let mut shadow_denials = Vec::new();
     for (i, limit) in limits.iter().enumerate() {
-        let Err(wait) = check(limit, &states[i], costs.get(limit.unit), now) else {
+        let prepared = Prepared::new(limit, &states[i], now);
+        if let Some(slot) = kept.get_mut(i) {
+            *slot = Some(prepared);
+        }
+        let Err(wait) = prepared.check(limit, &states[i], costs.get(limit.unit), now) else {
             continue;
         };
         if limit.shadow {
@@ -71,129 +84,170 @@ pub fn evaluate(
             });
         }
     }
-    if denial.is_none() {
-        for (i, limit) in limits.iter().enumerate() {
-            if !shadow_denials.contains(&i) {
-                consume(limit, &mut states[i], costs.get(limit.unit), lease, now);
-            }
+    let admitted = denial.is_none();
+    let mut dimensions = Vec::with_capacity(limits.len());
+    for (i, limit) in limits.iter().enumerate() {
+        let state = &mut states[i];
+        let prepared = match kept.get(i) {
+            Some(Some(prepared)) => *prepared,
+            _ => Prepared::new(limit, state, now),
+        };
+        if admitted && !shadow_denials.contains(&i) {
+            prepared.consume(limit, state, costs.get(limit.unit), lease, now);
         }
+        dimensions.push(prepared.status(limit, state, now));
     }
     Decision {
         at: now,
-        dimensions: limits
-            .iter()
-            .zip(states.iter())
-            .map(|(l, s)| inspect(l, s, now))
-            .collect(),
+        dimensions,
         denial,
         shadow_denials,
     }
 }
 
-/// Whether `cost` fits `limit` given its counter at `now`; on `Err`, the wait (`None` if
-/// it never fits).
-fn check(limit: &Limit, state: &CounterState, cost: u64, now: Nanos) -> Result<(), Option<Nanos>> {
-    match limit.window {
-        Window::Rolling { period } => {
-            let tat = match state {
-                CounterState::Gcra { tat } => *tat,
-                _ => 0,
-            };
-            crate::gcra::Gcra::new(limit.max, period)
-                .check(tat, now, cost)
-                .map(drop)
+/// Limits whose [`Prepared`] parameters one evaluation keeps between its passes.
+const KEPT: usize = 4;
+
+/// A limit's algorithm with its parameters worked out for one evaluation. A calendar
+/// quota's period end stays valid after consuming, since consuming at `now` lands in the
+/// period holding `now`.
+#[derive(Clone, Copy)]
+enum Prepared {
+    Rolling(Gcra),
+    Calendar {
+        quota: Quota,
+        /// End of the period holding `now`.
+        end: Nanos,
+    },
+    Concurrent {
+        lease_ttl: Nanos,
+    },
+}
+
+impl Prepared {
+    fn new(limit: &Limit, state: &CounterState, now: Nanos) -> Self {
+        match limit.window {
+            Window::Rolling { period } => Prepared::Rolling(Gcra::new(limit.max, period)),
+            Window::Calendar { period, offset } => {
+                let quota = Quota {
+                    max: limit.max,
+                    period,
+                    offset,
+                };
+                let (stored_end, _) = quota_parts(state);
+                Prepared::Calendar {
+                    end: quota.current_end(stored_end, now),
+                    quota,
+                }
+            }
+            Window::Concurrent { lease_ttl } => Prepared::Concurrent { lease_ttl },
         }
-        Window::Calendar { period, offset } => {
-            let (end, used) = quota_parts(state);
-            crate::quota::Quota {
-                max: limit.max,
-                period,
-                offset,
+    }
+
+    /// Whether `cost` fits given the counter at `now`; on `Err`, the wait (`None` if it
+    /// never fits).
+    fn check(
+        &self,
+        limit: &Limit,
+        state: &CounterState,
+        cost: u64,
+        now: Nanos,
+    ) -> Result<(), Option<Nanos>> {
+        match self {
+            Prepared::Rolling(g) => g.check(gcra_tat(state), now, cost).map(drop),
+            Prepared::Calendar { quota, end } => {
+                let (stored_end, used) = quota_parts(state);
+                quota
+                    .check_in(*end, Quota::used(stored_end, used, now), now, cost)
+                    .map(drop)
             }
-            .check(end, used, now, cost)
-            .map(drop)
-        }
-        Window::Concurrent { .. } => {
-            if cost == 0 {
-                return Ok(());
-            }
-            if cost > limit.max {
-                return Err(None);
-            }
-            let leases = lease_parts(state);
-            if lease::fits(leases, now, limit.max, cost) {
-                Ok(())
-            } else {
-                let wait = lease::earliest_expiry_after(leases, now).unwrap_or(0);
-                Err(Some(wait.min(CONCURRENCY_RETRY_CAP)))
+            Prepared::Concurrent { .. } => {
+                if cost == 0 {
+                    return Ok(());
+                }
+                if cost > limit.max {
+                    return Err(None);
+                }
+                let leases = lease_parts(state);
+                if lease::fits(leases, now, limit.max, cost) {
+                    Ok(())
+                } else {
+                    let wait = lease::earliest_expiry_after(leases, now).unwrap_or(0);
+                    Err(Some(wait.min(CONCURRENCY_RETRY_CAP)))
+                }
             }
         }
     }
-}
 
-fn consume(limit: &Limit, state: &mut CounterState, cost: u64, lease_id: LeaseId, now: Nanos) {
-    match limit.window {
-        Window::Rolling { .. } => {
-            if let Some(Ok(tat)) = limit.gcra().map(|g| g.check(gcra_tat(state), now, cost)) {
-                *state = CounterState::Gcra { tat };
+    fn consume(
+        &self,
+        limit: &Limit,
+        state: &mut CounterState,
+        cost: u64,
+        lease_id: LeaseId,
+        now: Nanos,
+    ) {
+        match self {
+            Prepared::Rolling(g) => {
+                if let Ok(tat) = g.check(gcra_tat(state), now, cost) {
+                    *state = CounterState::Gcra { tat };
+                }
+            }
+            Prepared::Calendar { quota, end } => {
+                let (stored_end, used) = quota_parts(state);
+                if let Ok((period_end, used)) =
+                    quota.check_in(*end, Quota::used(stored_end, used, now), now, cost)
+                {
+                    *state = CounterState::Quota { period_end, used };
+                }
+            }
+            Prepared::Concurrent { lease_ttl } => {
+                if cost == 0 || cost > limit.max {
+                    return;
+                }
+                if !matches!(state, CounterState::Leases(_)) {
+                    *state = CounterState::Leases(Vec::new());
+                }
+                if let CounterState::Leases(leases) = state {
+                    lease::acquire(leases, lease_id, now, *lease_ttl, cost);
+                }
             }
         }
-        Window::Calendar { .. } => {
-            let (end, used) = quota_parts(state);
-            if let Some(Ok((period_end, used))) =
-                limit.quota().map(|q| q.check(end, used, now, cost))
-            {
-                *state = CounterState::Quota { period_end, used };
+    }
+
+    fn status(&self, limit: &Limit, state: &CounterState, now: Nanos) -> DimensionStatus {
+        match self {
+            Prepared::Rolling(g) => {
+                let tat = gcra_tat(state);
+                DimensionStatus {
+                    max: limit.max,
+                    remaining: g.remaining(tat, now),
+                    reset_after: g.reset_after(tat, now),
+                }
             }
-        }
-        Window::Concurrent { lease_ttl } => {
-            if cost == 0 {
-                return;
+            Prepared::Calendar { quota, end } => {
+                let (stored_end, used) = quota_parts(state);
+                DimensionStatus {
+                    max: limit.max,
+                    remaining: quota.remaining(stored_end, used, now),
+                    reset_after: end - now,
+                }
             }
-            let mut leases = match std::mem::take(state) {
-                CounterState::Leases(l) => l,
-                _ => Vec::new(),
-            };
-            lease::acquire(&mut leases, lease_id, now, lease_ttl, cost);
-            *state = CounterState::Leases(leases);
+            Prepared::Concurrent { .. } => {
+                let leases = lease_parts(state);
+                DimensionStatus {
+                    max: limit.max,
+                    remaining: limit.max.saturating_sub(lease::live_slots(leases, now)),
+                    reset_after: lease::earliest_expiry_after(leases, now).unwrap_or(0),
+                }
+            }
         }
     }
 }
 
 /// Where `limit` stands at `now`, consuming nothing.
 pub fn inspect(limit: &Limit, state: &CounterState, now: Nanos) -> DimensionStatus {
-    match limit.window {
-        Window::Rolling { period } => {
-            let g = crate::gcra::Gcra::new(limit.max, period);
-            let tat = gcra_tat(state);
-            DimensionStatus {
-                max: limit.max,
-                remaining: g.remaining(tat, now),
-                reset_after: g.reset_after(tat, now),
-            }
-        }
-        Window::Calendar { period, offset } => {
-            let q = crate::quota::Quota {
-                max: limit.max,
-                period,
-                offset,
-            };
-            let (end, used) = quota_parts(state);
-            DimensionStatus {
-                max: limit.max,
-                remaining: q.remaining(end, used, now),
-                reset_after: q.period_end(now) - now,
-            }
-        }
-        Window::Concurrent { .. } => {
-            let leases = lease_parts(state);
-            DimensionStatus {
-                max: limit.max,
-                remaining: limit.max.saturating_sub(lease::live_slots(leases, now)),
-                reset_after: lease::earliest_expiry_after(leases, now).unwrap_or(0),
-            }
-        }
-    }
+    Prepared::new(limit, state, now).status(limit, state, now)
 }
 
 /// Adjusts a previous consumption of `limit` by `delta` units (positive charges more,

@@ -30,6 +30,21 @@ impl Quota {
         calendar::bounds(self.period, self.offset, now).1
     }
 
+    /// The end of the period holding `now`, taken from a stored period end when `now` is
+    /// provably inside that period (a day is exactly a day; no month is shorter than 28
+    /// days), so the calendar arithmetic runs only when a period has rolled over.
+    pub fn current_end(&self, stored_end: Nanos, now: Nanos) -> Nanos {
+        let shortest = match self.period {
+            CalendarPeriod::Day => calendar::DAY,
+            CalendarPeriod::Month => 28 * calendar::DAY,
+        };
+        if now < stored_end && stored_end - now <= shortest {
+            stored_end
+        } else {
+            self.period_end(now)
+        }
+    }
+
     /// Admits `cost` at `now`: the new `(period_end, used)`, or the wait until the quota
     /// resets (`None` if the cost can never fit).
     pub fn check(
@@ -39,11 +54,22 @@ impl Quota {
         now: Nanos,
         cost: u64,
     ) -> Result<(Nanos, u64), Option<Nanos>> {
+        let end = self.current_end(period_end, now);
+        self.check_in(end, Self::used(period_end, used, now), now, cost)
+    }
+
+    /// [`check`](Self::check) with the current period's `end` and the usage counting in
+    /// it already known.
+    pub fn check_in(
+        &self,
+        end: Nanos,
+        used: u64,
+        now: Nanos,
+        cost: u64,
+    ) -> Result<(Nanos, u64), Option<Nanos>> {
         if cost > self.max {
             return Err(None);
         }
-        let used = Self::used(period_end, used, now);
-        let end = self.period_end(now);
         match used.checked_add(cost) {
             Some(total) if total <= self.max => Ok((end, total)),
             _ => Err(Some(end - now)),

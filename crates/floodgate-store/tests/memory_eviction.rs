@@ -96,3 +96,26 @@ fn abuse_state_and_calendar_quotas_keep_a_subject_until_they_lapse() {
     store.sweep();
     assert_eq!(store.subjects_held(), 0, "a new day, the block over");
 }
+
+#[test]
+fn a_subject_whose_first_request_is_denied_leaves_nothing() {
+    let store = MemoryStore::new(Arc::new(FakeClock::at_new_year()));
+    let limits = [Limit::new(
+        Scope::Key,
+        Unit::Tokens,
+        Window::MINUTE,
+        50,
+        "m",
+    )];
+    assert!(
+        !decide(&store, "too-big", &limits),
+        "100 tokens never fit 50"
+    );
+    assert_eq!(store.subjects_held(), 0);
+    let spanning = [
+        Limit::new(Scope::Key, Unit::Tokens, Window::MINUTE, 50, "m"),
+        Limit::new(Scope::Global, Unit::Requests, Window::MINUTE, 50, "m"),
+    ];
+    assert!(!decide(&store, "too-big", &spanning));
+    assert_eq!(store.subjects_held(), 0);
+}

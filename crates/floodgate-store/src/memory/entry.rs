@@ -1,31 +1,54 @@
 //! One subject's counters (a key, an account, or the global subject) in the memory store.
+//!
+//! An entry is laid out for the decision's hot path: the subject's hash and name sit
+//! inline (no pointer to follow to compare names of up to 24 bytes), so do up to three
+//! counters (a text model's RPM + TPM + daily quota), and the rarely used abuse state is
+//! boxed so that it costs one pointer when absent.
 
 use floodgate_core::{AbuseState, CounterState, Nanos};
+use smallvec::SmallVec;
 use std::sync::Arc;
 
-/// Everything one subject owns. Kept small: a subject rarely has more than a handful of
-/// counters, so a vector searched linearly beats a map.
-#[derive(Debug, Default)]
+/// Everything one subject owns. A subject rarely has more than a handful of counters, so
+/// a vector searched linearly beats a map.
+#[derive(Debug)]
 pub(crate) struct Entry {
+    /// The subject name's hash, compared before the name and reused when the table grows.
+    pub(crate) hash: u64,
+    /// The subject's name, inline when short.
+    name: SmallVec<[u8; 24]>,
     /// Counters by slot name.
-    pub(crate) slots: Vec<(Arc<str>, CounterState)>,
+    pub(crate) slots: SmallVec<[(Arc<str>, CounterState); 3]>,
     /// Recent failures and any block, with the rule's window (to know when it is idle).
-    pub(crate) abuse: Option<(AbuseState, Nanos)>,
+    pub(crate) abuse: Option<Box<(AbuseState, Nanos)>>,
 }
 
 impl Entry {
-    /// The position of `slot`'s counter, if it exists.
-    pub(crate) fn find(&self, slot: &Arc<str>) -> Option<usize> {
+    pub(crate) fn new(hash: u64, name: &str) -> Self {
+        Self {
+            hash,
+            name: SmallVec::from_slice(name.as_bytes()),
+            slots: SmallVec::new(),
+            abuse: None,
+        }
+    }
+
+    /// Whether this is the entry of `name` (whose hash is `hash`).
+    pub(crate) fn is(&self, hash: u64, name: &str) -> bool {
+        self.hash == hash && self.name.as_slice() == name.as_bytes()
+    }
+
+    /// The position of `slot`'s counter, if it exists. Limits built once share their slot
+    /// names, so the pointer comparison usually settles it.
+    fn find(&self, slot: &Arc<str>) -> Option<usize> {
         self.slots
             .iter()
             .position(|(s, _)| Arc::ptr_eq(s, slot) || **s == **slot)
     }
 
-    /// The counter of `slot` (fresh if never used).
-    pub(crate) fn state(&self, slot: &Arc<str>) -> CounterState {
-        self.find(slot)
-            .map(|i| self.slots[i].1.clone())
-            .unwrap_or_default()
+    /// The counter of `slot`, if it was ever used.
+    pub(crate) fn state(&self, slot: &Arc<str>) -> Option<&CounterState> {
+        self.find(slot).map(|i| &self.slots[i].1)
     }
 
     /// A mutable reference to `slot`'s counter, created fresh if missing.
@@ -46,7 +69,7 @@ impl Entry {
         if self
             .abuse
             .as_ref()
-            .is_some_and(|(state, window)| state.is_idle(*window, now))
+            .is_some_and(|abuse| abuse.0.is_idle(abuse.1, now))
         {
             self.abuse = None;
         }

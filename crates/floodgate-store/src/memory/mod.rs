@@ -4,7 +4,9 @@
 //! locks); the async [`Store`] methods simply call the synchronous ones. Benchmarks and
 //! embedded users can call the synchronous methods directly.
 
+mod decide;
 mod entry;
+mod plan;
 mod shards;
 
 use crate::error::StoreError;
@@ -12,9 +14,9 @@ use crate::request::{DecideRequest, Inspection, SettleRequest, Subjects};
 use crate::store::Store;
 use async_trait::async_trait;
 use floodgate_core::{
-    evaluate, inspect, lease, settle, AbuseRule, Clock, CounterState, Decision, Denial,
-    DenialReason, LeaseId, Limit, Nanos, Window,
+    inspect, lease, settle, AbuseRule, Clock, CounterState, Decision, LeaseId, Limit, Nanos, Window,
 };
+use plan::Plan;
 use shards::Shards;
 use smallvec::SmallVec;
 use std::sync::Arc;
@@ -65,115 +67,43 @@ impl MemoryStore {
         self.shards.sweep_all(self.clock.now());
     }
 
-    /// [`Store::decide`], synchronously.
-    pub fn decide_now(&self, request: &DecideRequest<'_>) -> Decision {
-        let now = self.clock.now();
-        let subjects = request.subjects;
-        let limits = request.limits;
-        let shard_of: SmallVec<[usize; 4]> = limits
-            .iter()
-            .map(|l| self.shards.index(subjects.for_scope(l.scope)))
-            .collect();
-        let key_shard = self.shards.index(subjects.key);
-        let mut to_lock = shard_of.clone();
-        to_lock.push(key_shard);
-        let mut locked = self.shards.lock(&to_lock, now);
-
-        let mut states: SmallVec<[CounterState; 4]> = limits
-            .iter()
-            .zip(&shard_of)
-            .map(|(l, &i)| {
-                locked
-                    .shard(i)
-                    .get(subjects.for_scope(l.scope))
-                    .map(|e| e.state(&l.slot))
-                    .unwrap_or_default()
-            })
-            .collect();
-
-        if request.abuse.is_some() {
-            let blocked = locked
-                .shard(key_shard)
-                .get(subjects.key)
-                .and_then(|e| e.abuse.as_ref())
-                .and_then(|(state, _)| state.blocked_for(now));
-            if let Some(wait) = blocked {
-                return Decision {
-                    at: now,
-                    dimensions: limits
-                        .iter()
-                        .zip(&states)
-                        .map(|(l, s)| inspect(l, s, now))
-                        .collect(),
-                    denial: Some(Denial {
-                        reason: DenialReason::Blocked,
-                        retry_after: Some(wait),
-                    }),
-                    shadow_denials: Vec::new(),
-                };
-            }
-        }
-
-        let decision = evaluate(limits, request.costs, &mut states, request.lease, now);
-        if decision.allowed() {
-            for ((l, &i), state) in limits.iter().zip(&shard_of).zip(states) {
-                *locked
-                    .shard(i)
-                    .entry(subjects.for_scope(l.scope))
-                    .state_mut(&l.slot) = state;
-            }
-        }
-        decision
-    }
-
     /// [`Store::settle`], synchronously.
     pub fn settle_now(&self, request: &SettleRequest<'_>) {
         let now = self.clock.now();
-        self.with_counters(
-            &request.subjects,
-            request.adjustments.iter().map(|a| a.limit),
-            now,
-            |i, _, state| {
-                let adjustment = &request.adjustments[i];
-                settle(
-                    adjustment.limit,
-                    state,
-                    now,
-                    adjustment.delta,
-                    request.reserved_at,
-                );
-            },
-        );
+        let limits: SmallVec<[&Limit; 4]> = request.adjustments.iter().map(|a| a.limit).collect();
+        self.with_counters(&request.subjects, &limits, now, |i, _, state| {
+            let adjustment = &request.adjustments[i];
+            settle(
+                adjustment.limit,
+                state,
+                now,
+                adjustment.delta,
+                request.reserved_at,
+            );
+        });
     }
 
     /// [`Store::inspect`], synchronously.
     pub fn inspect_now(&self, subjects: &Subjects<'_>, limits: &[Limit]) -> Inspection {
         let now = self.clock.now();
-        let shard_of: SmallVec<[usize; 4]> = limits
-            .iter()
-            .map(|l| self.shards.index(subjects.for_scope(l.scope)))
-            .collect();
-        let key_shard = self.shards.index(subjects.key);
-        let mut to_lock = shard_of.clone();
-        to_lock.push(key_shard);
-        let mut locked = self.shards.lock(&to_lock, now);
+        let plan = Plan::new(&self.shards, subjects, limits, true);
+        let mut locked = self.shards.lock(&plan.shards(), now);
         let dimensions = limits
             .iter()
-            .zip(&shard_of)
-            .map(|(l, &i)| {
-                let state = locked
-                    .shard(i)
-                    .get(subjects.for_scope(l.scope))
-                    .map(|e| e.state(&l.slot))
-                    .unwrap_or_default();
-                inspect(l, &state, now)
+            .enumerate()
+            .map(|(i, limit)| {
+                let target = &plan.targets[plan.of_limit[i]];
+                let shard = locked.shard(target.shard);
+                let state = shard.get(target).and_then(|e| e.state(&limit.slot));
+                inspect(limit, state.unwrap_or(&CounterState::Fresh), now)
             })
             .collect();
+        let key = &plan.targets[plan.key.expect("planned with the key")];
         let blocked_for = locked
-            .shard(key_shard)
-            .get(subjects.key)
+            .shard(key.shard)
+            .get(key)
             .and_then(|e| e.abuse.as_ref())
-            .and_then(|(state, _)| state.blocked_for(now));
+            .and_then(|abuse| abuse.0.blocked_for(now));
         Inspection {
             at: now,
             dimensions,
@@ -185,7 +115,7 @@ impl MemoryStore {
     pub fn renew_lease_now(&self, subjects: &Subjects<'_>, limits: &[Limit], id: LeaseId) -> bool {
         let now = self.clock.now();
         let mut held = false;
-        self.with_counters(subjects, concurrency(limits), now, |_, limit, state| {
+        self.with_counters(subjects, &concurrency(limits), now, |_, limit, state| {
             if let (Window::Concurrent { lease_ttl }, CounterState::Leases(leases)) =
                 (limit.window, state)
             {
@@ -204,7 +134,7 @@ impl MemoryStore {
     ) -> bool {
         let now = self.clock.now();
         let mut held = false;
-        self.with_counters(subjects, concurrency(limits), now, |_, _, state| {
+        self.with_counters(subjects, &concurrency(limits), now, |_, _, state| {
             if let CounterState::Leases(leases) = state {
                 held |= lease::release(leases, id, now);
             }
@@ -215,51 +145,50 @@ impl MemoryStore {
     /// [`Store::record_failure`], synchronously.
     pub fn record_failure_now(&self, key: &str, rule: &AbuseRule) -> Option<Nanos> {
         let now = self.clock.now();
-        let index = self.shards.index(key);
-        let mut locked = self.shards.lock(&[index], now);
-        let entry = locked.shard(index).entry(key);
-        let (state, window) = entry.abuse.get_or_insert_with(Default::default);
-        *window = rule.window.max(*window);
-        state.record_failure(rule, now)
+        let target = self.shards.target(key);
+        let mut locked = self.shards.lock(&[target.shard], now);
+        let entry = locked.shard(target.shard).entry(&target);
+        let abuse = entry.abuse.get_or_insert_with(Default::default);
+        abuse.1 = rule.window.max(abuse.1);
+        abuse.0.record_failure(rule, now)
     }
 
     /// [`Store::clear_block`], synchronously.
     pub fn clear_block_now(&self, key: &str) {
         let now = self.clock.now();
-        let index = self.shards.index(key);
-        let mut locked = self.shards.lock(&[index], now);
-        if let Some((state, _)) = locked.shard(index).entry(key).abuse.as_mut() {
-            state.clear();
+        let target = self.shards.target(key);
+        let mut locked = self.shards.lock(&[target.shard], now);
+        if let Some(abuse) = locked.shard(target.shard).entry(&target).abuse.as_mut() {
+            abuse.0.clear();
         }
     }
 
     /// Runs `f(i, limit, counter)` on the counter of each of `limits` under their locks.
-    fn with_counters<'l>(
+    fn with_counters(
         &self,
         subjects: &Subjects<'_>,
-        limits: impl Iterator<Item = &'l Limit> + Clone,
+        limits: &[&Limit],
         now: Nanos,
         mut f: impl FnMut(usize, &Limit, &mut CounterState),
     ) {
-        let shard_of: SmallVec<[usize; 4]> = limits
-            .clone()
-            .map(|l| self.shards.index(subjects.for_scope(l.scope)))
-            .collect();
-        let mut locked = self.shards.lock(&shard_of, now);
-        for (i, (limit, &shard)) in limits.zip(&shard_of).enumerate() {
+        let plan = Plan::new(&self.shards, subjects, limits.iter().copied(), false);
+        let mut locked = self.shards.lock(&plan.shards(), now);
+        for (i, limit) in limits.iter().enumerate() {
+            let target = &plan.targets[plan.of_limit[i]];
             let state = locked
-                .shard(shard)
-                .entry(subjects.for_scope(limit.scope))
+                .shard(target.shard)
+                .entry(target)
                 .state_mut(&limit.slot);
             f(i, limit, state);
         }
     }
 }
 
-fn concurrency(limits: &[Limit]) -> impl Iterator<Item = &Limit> + Clone {
+fn concurrency(limits: &[Limit]) -> SmallVec<[&Limit; 4]> {
     limits
         .iter()
         .filter(|l| matches!(l.window, Window::Concurrent { .. }))
+        .collect()
 }
 
 #[async_trait]

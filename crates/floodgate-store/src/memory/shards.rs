@@ -5,12 +5,16 @@
 //! and holds every lock while it evaluates: that is what makes a multi-subject decision
 //! atomic. Idle subjects are swept out shard by shard as time passes, so memory follows
 //! the number of active keys rather than every key ever seen.
+//!
+//! A subject is hashed once per operation ([`Target`]): the hash picks the shard and is
+//! then handed to the shard's table for every lookup.
 
 use super::entry::Entry;
 use floodgate_core::Nanos;
 use foldhash::fast::FixedState;
+use hashbrown::hash_table::{Entry as Slot, OccupiedEntry};
+use hashbrown::HashTable;
 use smallvec::SmallVec;
-use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -21,31 +25,54 @@ const SHARDS: usize = 256;
 #[repr(align(128))]
 struct Padded<T>(T);
 
+/// A subject located: its name, hash and shard.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Target<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) hash: u64,
+    pub(crate) shard: usize,
+}
+
 pub(crate) struct Shard {
-    map: HashMap<Box<str>, Entry, FixedState>,
+    table: HashTable<Entry>,
     last_sweep: Nanos,
 }
 
 impl Shard {
-    /// The entry for `subject`, created empty if missing.
-    pub(crate) fn entry(&mut self, subject: &str) -> &mut Entry {
-        if !self.map.contains_key(subject) {
-            self.map.insert(subject.into(), Entry::default());
+    /// The entry of `target`, created empty if missing.
+    pub(crate) fn entry(&mut self, target: &Target<'_>) -> &mut Entry {
+        let (hash, name) = (target.hash, target.name);
+        match self.table.entry(hash, |e| e.is(hash, name), |e| e.hash) {
+            Slot::Occupied(slot) => slot.into_mut(),
+            Slot::Vacant(slot) => slot.insert(Entry::new(hash, name)).into_mut(),
         }
-        self.map.get_mut(subject).expect("inserted above")
     }
 
-    /// The entry for `subject`, if it exists.
-    pub(crate) fn get(&self, subject: &str) -> Option<&Entry> {
-        self.map.get(subject)
+    /// The entry of `target`, created empty if missing, held so that it can be removed
+    /// again; true if it was created.
+    pub(crate) fn occupy(&mut self, target: &Target<'_>) -> (OccupiedEntry<'_, Entry>, bool) {
+        let (hash, name) = (target.hash, target.name);
+        match self.table.entry(hash, |e| e.is(hash, name), |e| e.hash) {
+            Slot::Occupied(slot) => (slot, false),
+            Slot::Vacant(slot) => (slot.insert(Entry::new(hash, name)), true),
+        }
+    }
+
+    /// The entry of `target`, if it exists.
+    pub(crate) fn get(&self, target: &Target<'_>) -> Option<&Entry> {
+        self.table
+            .find(target.hash, |e| e.is(target.hash, target.name))
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.map.len()
+        self.table.len()
     }
 
     fn sweep(&mut self, now: Nanos) {
-        self.map.retain(|_, entry| !entry.prune(now));
+        self.table.retain(|entry| !entry.prune(now));
+        if self.table.capacity() > 64 && self.table.len() < self.table.capacity() / 4 {
+            self.table.shrink_to_fit(|e| e.hash);
+        }
         self.last_sweep = now;
     }
 }
@@ -57,13 +84,13 @@ pub(crate) struct Shards {
     sweep_every: Nanos,
 }
 
-/// The locked shards of one operation and which subject lives in which.
+/// The locked shards of one operation.
 pub(crate) struct Locked<'a> {
-    guards: SmallVec<[(usize, MutexGuard<'a, Shard>); 4]>,
+    guards: SmallVec<[(usize, MutexGuard<'a, Shard>); 3]>,
 }
 
 impl Locked<'_> {
-    /// The locked shard holding `subject` (which must have been named when locking).
+    /// The locked shard `index` (which must have been named when locking).
     pub(crate) fn shard(&mut self, index: usize) -> &mut Shard {
         let pos = self
             .guards
@@ -76,48 +103,55 @@ impl Locked<'_> {
 
 impl Shards {
     pub(crate) fn new(sweep_every: Nanos) -> Self {
-        let hasher = FixedState::with_seed(0x666c_6f6f_6467_6174);
         Self {
             shards: (0..SHARDS)
                 .map(|_| {
                     Padded(Mutex::new(Shard {
-                        map: HashMap::with_hasher(hasher),
+                        table: HashTable::new(),
                         last_sweep: 0,
                     }))
                 })
                 .collect(),
-            hasher,
+            hasher: FixedState::with_seed(0x666c_6f6f_6467_6174),
             sweep_every,
         }
     }
 
-    /// Which shard holds `subject`. Uses middle bits of the hash: the map inside the shard
-    /// uses the low bits for buckets and the top bits for its tags.
-    pub(crate) fn index(&self, subject: &str) -> usize {
-        ((self.hasher.hash_one(subject) >> 32) as usize) % SHARDS
+    /// Locates `subject`. The shard comes from middle bits of the hash: the table inside
+    /// the shard uses the low bits for buckets and the top bits for its tags.
+    pub(crate) fn target<'a>(&self, subject: &'a str) -> Target<'a> {
+        let hash = self.hasher.hash_one(subject);
+        Target {
+            name: subject,
+            hash,
+            shard: ((hash >> 32) as usize) % SHARDS,
+        }
     }
 
     /// Locks the shards at `indices` in ascending order (deduplicated), sweeping any that is
     /// due. A poisoned lock is taken over: every mutation leaves its shard consistent before
     /// anything that could panic, so the data is still sound.
     pub(crate) fn lock(&self, indices: &[usize], now: Nanos) -> Locked<'_> {
-        let mut sorted: SmallVec<[usize; 4]> = indices.iter().copied().collect();
+        let mut sorted: SmallVec<[usize; 4]> = SmallVec::from_slice(indices);
         sorted.sort_unstable();
         sorted.dedup();
-        let guards = sorted
-            .into_iter()
-            .map(|i| {
-                let mut guard = self.shards[i]
-                    .0
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                if now.saturating_sub(guard.last_sweep) >= self.sweep_every {
-                    guard.sweep(now);
-                }
-                (i, guard)
-            })
-            .collect();
+        let mut guards = SmallVec::new();
+        for i in sorted {
+            guards.push((i, self.lock_one(i, now)));
+        }
         Locked { guards }
+    }
+
+    /// Locks the one shard `index`, sweeping it if due (see [`lock`](Self::lock)).
+    pub(crate) fn lock_one(&self, index: usize, now: Nanos) -> MutexGuard<'_, Shard> {
+        let mut guard = self.shards[index]
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if now.saturating_sub(guard.last_sweep) >= self.sweep_every {
+            guard.sweep(now);
+        }
+        guard
     }
 
     /// Sweeps every shard now.
