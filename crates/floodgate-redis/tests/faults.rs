@@ -149,3 +149,50 @@ async fn the_fallback_answers_per_policy_and_returns_to_redis_on_its_own() {
         "decisions count on Redis again"
     );
 }
+
+#[tokio::test]
+async fn a_cluster_primary_dying_fails_within_the_timeout_and_the_fallback_answers() {
+    let mut cluster = support::RedisCluster::start();
+    let config = RedisConfig::cluster(cluster.urls()).with_timeout(TIMEOUT);
+    let direct = RedisStore::connect(&config).await.unwrap();
+    let store = FallbackStore::new(
+        RedisStore::connect(&config).await.unwrap(),
+        Arc::new(SystemClock),
+    );
+    let open = [open_limit()];
+    let closed = [closed_limit()];
+    assert!(decide(&store, &open).await.0.unwrap().allowed());
+
+    // Kill the primary that holds this account's counters.
+    let holder = cluster
+        .nodes
+        .iter()
+        .position(|n| n.cli(&["exists", "fg:{fault-account}:k:fault-key"]).trim() == "1")
+        .expect("a primary holds the key");
+    cluster.nodes[holder].stop();
+
+    let (result, took) = decide(&direct, &open).await;
+    assert!(
+        matches!(
+            result,
+            Err(StoreError::Unavailable(_) | StoreError::Timeout(_))
+        ),
+        "{result:?}"
+    );
+    assert!(
+        took <= TIMEOUT + SLACK,
+        "a dead primary held a call {took:?}"
+    );
+    let mut admitted = 0;
+    for _ in 0..5 {
+        let (result, took) = decide(&store, &open).await;
+        assert!(took <= TIMEOUT + SLACK, "a request waited {took:?}");
+        admitted += u32::from(result.expect("fail_open answers").allowed());
+    }
+    assert_eq!(admitted, 3, "the local fallback enforces the limit");
+    assert!(matches!(
+        decide(&store, &closed).await.0,
+        Err(StoreError::Unavailable(_))
+    ));
+    assert!(matches!(store.health(), Health::Degraded { .. }));
+}

@@ -25,6 +25,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// One `redis-server` process on 127.0.0.1.
 pub struct RedisServer {
     port: u16,
+    /// For a TLS-only server, the CA that signed its certificate (readiness is checked
+    /// over TLS then).
+    tls_ca: Option<PathBuf>,
     /// Extra `redis-server` arguments (cluster mode), kept for a restart.
     extra: Vec<String>,
     /// The guard shell; `None` while stopped.
@@ -37,9 +40,42 @@ impl RedisServer {
         Self::start_with(free_port(), &[])
     }
 
+    /// A server on a free port with extra `redis-server` arguments (e.g. a password).
+    pub fn start_with_args(extra: &[&str]) -> Self {
+        Self::start_with(free_port(), extra)
+    }
+
+    /// A server that speaks only TLS on a free port, with the certificate and key at
+    /// `cert` / `key`, signed by `ca`.
+    pub fn start_tls(ca: &std::path::Path, cert: &std::path::Path, key: &std::path::Path) -> Self {
+        let port = free_port();
+        let mut server = Self {
+            port,
+            tls_ca: Some(ca.to_owned()),
+            extra: vec![
+                "--port".into(),
+                "0".into(),
+                "--tls-port".into(),
+                port.to_string(),
+                "--tls-cert-file".into(),
+                cert.display().to_string(),
+                "--tls-key-file".into(),
+                key.display().to_string(),
+                "--tls-ca-cert-file".into(),
+                ca.display().to_string(),
+                "--tls-auth-clients".into(),
+                "no".into(),
+            ],
+            guard: None,
+        };
+        server.spawn();
+        server
+    }
+
     fn start_with(port: u16, extra: &[&str]) -> Self {
         let mut server = Self {
             port,
+            tls_ca: None,
             extra: extra.iter().map(|s| (*s).to_owned()).collect(),
             guard: None,
         };
@@ -77,7 +113,7 @@ impl RedisServer {
             .expect("sh runs");
         self.guard = Some(guard);
         let deadline = Instant::now() + START_TIMEOUT;
-        while !ping(self.port) {
+        while !self.answers() {
             assert!(
                 Instant::now() < deadline,
                 "redis-server did not start on port {} (is it installed? run \
@@ -86,6 +122,20 @@ impl RedisServer {
                 std::fs::read_to_string(dir.join("log")).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn answers(&self) -> bool {
+        match &self.tls_ca {
+            None => ping(self.port),
+            Some(ca) => Command::new("redis-cli")
+                .args(["--tls", "--cacert"])
+                .arg(ca)
+                .args(["-h", "127.0.0.1", "-p"])
+                .arg(self.port.to_string())
+                .arg("ping")
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "PONG"),
         }
     }
 
@@ -231,16 +281,17 @@ impl RedisCluster {
     }
 }
 
-/// Whether something answers PING on `port`.
+/// Whether a server answers on `port` (PONG, or NOAUTH when it wants a password).
 fn ping(port: u16) -> bool {
     let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
     };
     let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-    let mut reply = [0u8; 7];
+    let mut reply = [0u8; 64];
     stream.write_all(b"PING\r\n").is_ok()
-        && stream.read_exact(&mut reply).is_ok()
-        && &reply == b"+PONG\r\n"
+        && stream
+            .read(&mut reply)
+            .is_ok_and(|n| reply[..n].starts_with(b"+PONG") || reply[..n].starts_with(b"-NOAUTH"))
 }
 
 fn bindable(port: u16) -> bool {
