@@ -106,7 +106,9 @@ async fn proxy(
     let decision = if resolved.limits.is_empty() && abuse.is_none() {
         None
     } else {
-        let costs = Costs::one_request().with(Unit::Images, target.images);
+        let costs = Costs::one_request()
+            .with(Unit::Images, target.images)
+            .with(Unit::ComputeUnits, target.compute);
         let request = DecideRequest {
             subjects: Subjects {
                 key: caller.key_id(),

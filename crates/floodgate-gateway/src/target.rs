@@ -1,5 +1,5 @@
-//! What a request is for: its model and its image count, read from the route or from the
-//! JSON body. The body is buffered only when one of them must be read from it, and then
+//! What a request is for: its model, its image count and its compute units, read from the
+//! route or from the JSON body. The body is buffered only when one of them must be read from it, and then
 //! no further than `server.max_json_body_bytes`; otherwise it streams untouched.
 
 use crate::body::{Overflow, UpstreamBody};
@@ -7,7 +7,7 @@ use crate::error::GatewayError;
 use crate::json::{self, Field, Wanted};
 use axum::body::Body;
 use axum::http::{header, HeaderMap};
-use floodgate_config::{Config, ModelSource, Route};
+use floodgate_config::{ComputeFormula, Config, ModelSource, Route};
 use floodgate_core::policy::ModelSpec;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
@@ -18,6 +18,8 @@ pub(crate) struct Target<'c> {
     pub(crate) model: &'c ModelSpec,
     /// Images requested (1 unless the body says otherwise).
     pub(crate) images: u64,
+    /// Compute units, from the model's formula (0 for models without one).
+    pub(crate) compute: u64,
     /// The body to send upstream.
     pub(crate) body: UpstreamBody,
     /// Raised if a streamed body exceeds the route's upload limit.
@@ -52,6 +54,10 @@ fn images_field<'c>(config: &'c Config, route: &'c Route, model: &str) -> Option
         .or_else(|| config.models.get(model)?.images_field.as_deref())
 }
 
+fn compute_formula<'c>(config: &'c Config, model: &str) -> Option<&'c ComputeFormula> {
+    config.models.get(model)?.compute.as_ref()
+}
+
 fn image_count(field: &str, found: Option<Field<u64>>) -> Result<u64, GatewayError> {
     match found {
         None => Ok(1),
@@ -76,12 +82,15 @@ pub(crate) async fn extract<'c>(
         ModelSource::BodyField(field) => (None, Some(field.as_str())),
     };
     let fixed_images = fixed.and_then(|m| images_field(config, route, &m.name));
-    let must_read = model_field.is_some() || (fixed_images.is_some() && is_json(headers));
+    let fixed_compute = fixed.is_some_and(|m| compute_formula(config, &m.name).is_some());
+    let must_read =
+        model_field.is_some() || fixed_compute || (fixed_images.is_some() && is_json(headers));
     if !must_read {
         let (body, overflow) = UpstreamBody::stream(body, route.max_upload_bytes);
         return Ok(Target {
             model: fixed.ok_or_else(|| GatewayError::Misconfigured("route has no model".into()))?,
             images: 1,
+            compute: 0,
             body,
             overflow,
         });
@@ -152,9 +161,20 @@ pub(crate) async fn extract<'c>(
         (None, None) => return Err(GatewayError::Misconfigured("route has no model".into())),
     };
     let field = images_field(config, route, &model.name).unwrap_or("n");
+    let compute = match compute_formula(config, &model.name) {
+        None => 0,
+        Some(formula) => {
+            // Only models with a formula pay for a full parse; the scan above proved the
+            // body is a JSON object.
+            let value: serde_json::Value =
+                serde_json::from_slice(&bytes).map_err(|e| GatewayError::BadJson(e.to_string()))?;
+            formula.units(&value).map_err(GatewayError::BadField)?
+        }
+    };
     Ok(Target {
         model,
         images: image_count(field, images)?,
+        compute,
         body: UpstreamBody::full(bytes),
         overflow: None,
     })
