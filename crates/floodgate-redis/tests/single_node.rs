@@ -191,3 +191,45 @@ async fn separate_store_instances_admit_exactly_the_limit() {
         "exactly the per-minute limit across 4 instances"
     );
 }
+
+/// Settles `delta` on `limit` and reads where it stands.
+async fn charge(
+    store: &RedisStore,
+    subjects: Subjects<'_>,
+    limit: &Limit,
+    delta: i64,
+) -> floodgate_core::DimensionStatus {
+    let adjustments = [floodgate_store::Adjustment { limit, delta }];
+    let request = floodgate_store::SettleRequest {
+        subjects,
+        adjustments: &adjustments,
+        reserved_at: 0,
+    };
+    store.settle(&request).await.unwrap();
+    store
+        .inspect(&subjects, std::slice::from_ref(limit))
+        .await
+        .unwrap()
+        .dimensions[0]
+}
+
+#[tokio::test]
+async fn extreme_amounts_are_capped_not_corrupted() {
+    let server = RedisServer::start();
+    let store = RedisStore::connect(&RedisConfig::single(server.url()))
+        .await
+        .unwrap();
+    let subjects = Subjects {
+        key: "key-huge",
+        account: "acct-huge",
+    };
+    let limit = Limit::new(Scope::Key, Unit::Tokens, Window::MINUTE, 1_000, "m1");
+    // A charge of i64::MAX tokens is a debt capped at 2^53 ns, still readable.
+    let status = charge(&store, subjects, &limit, i64::MAX).await;
+    assert_eq!(status.remaining, 0);
+    assert!(status.reset_after > 100 * 86_400 * NANOS_PER_SEC);
+    assert!(status.reset_after <= 1 << 53);
+    // And a refund as large gives everything back.
+    let status = charge(&store, subjects, &limit, -i64::MAX).await;
+    assert_eq!(status.remaining, 1_000);
+}

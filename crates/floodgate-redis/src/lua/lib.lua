@@ -10,6 +10,7 @@ local E9 = 1000000000
 local DAY_S = 86400
 local CONCURRENCY_RETRY_CAP = E9
 local EXPIRY_MARGIN_MS = 1000
+local MAX_OFFSET = 9007199254740992
 
 local clock = redis.call('TIME')
 local NOW_S = tonumber(clock[1])

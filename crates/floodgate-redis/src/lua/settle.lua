@@ -18,7 +18,8 @@ for _, l in ipairs(limits) do
   if delta ~= 0 and l.kind == 'r' then
     local base = occupied(st)
     if delta > 0 then
-      st.tat = base + delta * l.p1
+      -- a debt beyond 2^53 ns (104 days) is capped where offsets stay exact
+      st.tat = math.min(base + delta * l.p1, MAX_OFFSET)
     else
       st.tat = math.max(base + delta * l.p1, 0)
     end
