@@ -37,6 +37,8 @@ pub(crate) struct HeaderPlan {
     daily: Option<usize>,
     /// The shortest rolling token limit.
     tokens: Option<usize>,
+    /// The maximum of every limit as a header value, made once rather than per response.
+    maxes: Vec<HeaderValue>,
     /// The IETF policy name of every limit, quoted, in order.
     ietf_names: Vec<Box<str>>,
     /// The whole `RateLimit-Policy` value, which never changes for these limits.
@@ -101,6 +103,7 @@ impl HeaderPlan {
             }
         }
         Self {
+            maxes: limits.iter().map(|l| HeaderValue::from(l.max)).collect(),
             requests: shortest_rolling(limits, |u| u == Unit::Requests),
             daily,
             tokens: shortest_rolling(limits, Unit::is_tokens),
@@ -121,6 +124,15 @@ fn put(headers: &mut HeaderMap, name: HeaderName, value: u64) {
     headers.insert(name, HeaderValue::from(value));
 }
 
+impl HeaderPlan {
+    /// Sets `name` to the maximum of limit `i`.
+    fn put_max(&self, headers: &mut HeaderMap, name: HeaderName, i: usize) {
+        if let Some(v) = self.maxes.get(i) {
+            headers.insert(name, v.clone());
+        }
+    }
+}
+
 /// Adds the rate-limit headers of `conventions` describing `dims` (the statuses of
 /// `limits` at `at`, the decision's time).
 pub(crate) fn apply(
@@ -130,23 +142,24 @@ pub(crate) fn apply(
     dims: &[DimensionStatus],
     at: Nanos,
 ) {
-    let requests = plan.requests.and_then(|i| dims.get(i));
-    let daily = plan.daily.and_then(|i| dims.get(i));
+    let at_index = |i: Option<usize>| i.and_then(|i| Some((i, dims.get(i)?)));
+    let requests = at_index(plan.requests);
+    let daily = at_index(plan.daily);
     for convention in conventions {
         match convention {
             HeaderConvention::Classic => {
-                if let Some(d) = requests {
-                    put(headers, LIMIT, d.max);
+                if let Some((i, d)) = requests {
+                    plan.put_max(headers, LIMIT, i);
                     put(headers, REMAINING, d.remaining);
                 }
-                if let Some(d) = daily {
-                    put(headers, DAILY_LIMIT, d.max);
+                if let Some((i, d)) = daily {
+                    plan.put_max(headers, DAILY_LIMIT, i);
                     put(headers, DAILY_REMAINING, d.remaining);
                 }
             }
             HeaderConvention::OpenAi => {
-                if let Some(d) = requests.or(daily) {
-                    put(headers, LIMIT_REQUESTS, d.max);
+                if let Some((i, d)) = requests.or(daily) {
+                    plan.put_max(headers, LIMIT_REQUESTS, i);
                     put(headers, REMAINING_REQUESTS, d.remaining);
                     put(
                         headers,
@@ -154,8 +167,8 @@ pub(crate) fn apply(
                         ceil_secs(at.saturating_add(d.reset_after)),
                     );
                 }
-                if let Some(d) = plan.tokens.and_then(|i| dims.get(i)) {
-                    put(headers, LIMIT_TOKENS, d.max);
+                if let Some((i, d)) = at_index(plan.tokens) {
+                    plan.put_max(headers, LIMIT_TOKENS, i);
                     put(headers, REMAINING_TOKENS, d.remaining);
                     put(headers, RESET_TOKENS, ceil_secs(d.reset_after));
                 }

@@ -3,6 +3,7 @@
 
 use crate::app::app;
 use crate::state::GatewayState;
+use axum::serve::ListenerExt;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -17,6 +18,13 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, store = state.store().name(), "gateway listening");
     }
+    // Headers and body chunks leave in separate writes when a response streams; without
+    // NODELAY, Nagle's algorithm holds the second one back for the client's delayed ACK.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await

@@ -3,7 +3,7 @@
 
 use crate::body::{Overflow, UpstreamBody};
 use crate::error::GatewayError;
-use axum::http::uri::{Authority, PathAndQuery, Scheme};
+use axum::http::uri::{self, Authority, PathAndQuery, Scheme};
 use axum::http::{header, request, HeaderMap, HeaderName, Request, Response, Uri};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -60,18 +60,24 @@ impl Upstream {
 
     /// The upstream URI of a request for `path_and_query`.
     fn uri(&self, path_and_query: Option<&PathAndQuery>) -> Result<Uri, GatewayError> {
-        let pq = path_and_query.map_or("/", PathAndQuery::as_str);
-        let builder = Uri::builder()
-            .scheme(self.scheme.clone())
-            .authority(self.authority.clone());
-        let built = if self.prefix.is_empty() {
-            builder.path_and_query(pq).build()
-        } else {
-            builder
-                .path_and_query(format!("{}{pq}", self.prefix))
-                .build()
+        let mut parts = uri::Parts::default();
+        parts.scheme = Some(self.scheme.clone());
+        parts.authority = Some(self.authority.clone());
+        parts.path_and_query = match (path_and_query, self.prefix.is_empty()) {
+            // Shares the request's bytes: no copy on the common path.
+            (Some(pq), true) => Some(pq.clone()),
+            (None, true) => Some(PathAndQuery::from_static("/")),
+            (pq, false) => {
+                let pq = pq.map_or("/", PathAndQuery::as_str);
+                Some(
+                    format!("{}{pq}", self.prefix)
+                        .parse()
+                        .map_err(|e| GatewayError::UpstreamUnavailable(format!("bad URI: {e}")))?,
+                )
+            }
         };
-        built.map_err(|e| GatewayError::UpstreamUnavailable(format!("bad upstream URI: {e}")))
+        Uri::from_parts(parts)
+            .map_err(|e| GatewayError::UpstreamUnavailable(format!("bad upstream URI: {e}")))
     }
 }
 
