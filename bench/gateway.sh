@@ -3,26 +3,28 @@
 #   (a) directly,
 #   (b) through nginx with limit_req keyed on the x-api-key header,
 #   (c) through floodgate with bench/gateway.toml (the same effective limit),
-# with the same wrk settings, in one run. Each target is measured twice:
-#   load:  wrk -t2 -c64 (closed loop, saturating): throughput, and latency under load,
-#          which is mostly queueing;
-#   light: wrk -t1 -c1 (one request at a time): latency with no queue, i.e. what each
+# with the same wrk settings, in one run. Each round measures every target in turn, twice:
+#   load:  wrk -t2 -c64 (closed loop, saturating): throughput, latency under load (mostly
+#          queueing), and the CPU time the proxy and the mock spend per request;
+#   light: wrk -t1 -c1 (one request at a time): latency with no queue, i.e. what a
 #          request pays for the hop.
-# Prints requests/s and p50/p99 of each, and the two figures the gateway is held to:
-# floodgate/nginx throughput (target >= 1.0) and floodgate p99 minus direct p99
+# The report gives the median over the rounds of each figure, and the two the gateway is
+# held to: floodgate/nginx throughput (target >= 1.0) and floodgate p99 minus direct p99
 # (target <= 1 ms), the latter for both phases.
 #
-# Usage: bench/gateway.sh [--quick] [--duration 20s] [--connections 64] [--threads 2]
-#                         [--only direct,nginx,floodgate]
+# Usage: bench/gateway.sh [--quick] [--rounds 3] [--duration 20s] [--light 10s]
+#                         [--connections 64] [--threads 2] [--only direct,nginx,floodgate]
 #        FLOODGATE_BIN=path/to/floodgate bench/gateway.sh ...   (skips the release build)
 #
 # Everything listens on 127.0.0.1 (ports 19101-19103, or BENCH_PORT_BASE+1..3). With two
 # or more cores, wrk runs on core 0 and the servers (mock, nginx, floodgate) on the
 # others, so the load generator does not steal time from what it measures; the proxy and
 # the mock then share the same cores in (b) and (c), as they would on one small host.
+# nginx gets one worker process per server core and floodgate one worker thread per core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+rounds=3
 duration=20s
 light=10s
 warmup=3s
@@ -31,8 +33,10 @@ threads=2
 only="direct,nginx,floodgate"
 while [ $# -gt 0 ]; do
   case "$1" in
-    --quick) duration=5s; light=3s; warmup=1s ;;
+    --quick) rounds=1; duration=5s; light=3s; warmup=1s ;;
+    --rounds) rounds="$2"; shift ;;
     --duration) duration="$2"; shift ;;
+    --light) light="$2"; shift ;;
     --connections) connections="$2"; shift ;;
     --threads) threads="$2"; shift ;;
     --only) only="$2"; shift ;;
@@ -41,11 +45,13 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+targets=()
+for target in direct nginx floodgate; do
+  case ",$only," in *",$target,"*) targets+=("$target") ;; esac
+done
 
 base=${BENCH_PORT_BASE:-19100}
-mock_port=$((base + 1))
-nginx_port=$((base + 2))
-floodgate_port=$((base + 3))
+declare -A port=([direct]=$((base + 1)) [nginx]=$((base + 2)) [floodgate]=$((base + 3)))
 
 scripts/install-deps.sh nginx wrk curl
 # nginx lives in /usr/sbin, which a non-root PATH may lack.
@@ -62,12 +68,11 @@ fi
 
 cores=$(nproc)
 if [ "$cores" -ge 2 ]; then
-  load_cpus="0"
   if [ "$cores" -eq 2 ]; then server_cpus="1"; else server_cpus="1-$((cores - 1))"; fi
-  pin_load=(taskset -c "$load_cpus")
+  pin_load=(taskset -c 0)
   pin_server=(taskset -c "$server_cpus")
   server_threads=$((cores - 1))
-  placement="wrk on CPU $load_cpus; mock, nginx and floodgate on CPU $server_cpus"
+  placement="wrk on CPU 0; mock, nginx and floodgate on CPU $server_cpus"
 else
   pin_load=()
   pin_server=()
@@ -101,11 +106,13 @@ wait_for_port() {
   exit 1
 }
 
+declare -A server_pid
 start_mock() {
-  "${pin_server[@]}" "$floodgate" mock-upstream --listen "127.0.0.1:$mock_port" \
+  "${pin_server[@]}" "$floodgate" mock-upstream --listen "127.0.0.1:${port[direct]}" \
     --threads "$server_threads" >"$work/mock.log" 2>&1 &
   pids+=($!)
-  wait_for_port "$mock_port" mock
+  server_pid[direct]=$!
+  wait_for_port "${port[direct]}" mock
 }
 
 start_nginx() {
@@ -127,11 +134,11 @@ http {
   scgi_temp_path $work/nginx/scgi;
   limit_req_zone \$http_x_api_key zone=per_key:10m rate=1000000r/s;
   upstream mock {
-    server 127.0.0.1:$mock_port;
+    server 127.0.0.1:${port[direct]};
     keepalive 128;
   }
   server {
-    listen 127.0.0.1:$nginx_port;
+    listen 127.0.0.1:${port[nginx]};
     location / {
       limit_req zone=per_key burst=1000000 nodelay;
       proxy_pass http://mock;
@@ -143,117 +150,150 @@ http {
 EOF
   "${pin_server[@]}" "$nginx_bin" -c "$work/nginx.conf" -p "$work/nginx" >>"$work/nginx.log" 2>&1 &
   pids+=($!)
-  wait_for_port "$nginx_port" nginx
+  server_pid[nginx]=$!
+  wait_for_port "${port[nginx]}" nginx
 }
 
 start_floodgate() {
   "$floodgate" check-config bench/gateway.toml >/dev/null
   "${pin_server[@]}" "$floodgate" serve --config bench/gateway.toml \
-    --listen "127.0.0.1:$floodgate_port" --upstream "http://127.0.0.1:$mock_port" \
-    >"$work/floodgate.log" 2>&1 &
+    --listen "127.0.0.1:${port[floodgate]}" --upstream "http://127.0.0.1:${port[direct]}" \
+    --threads "$server_threads" >"$work/floodgate.log" 2>&1 &
   pids+=($!)
-  wait_for_port "$floodgate_port" floodgate
-}
-
-# Runs wrk against a port and prints its RESULT line: measure PORT THREADS CONNECTIONS TIME.
-measure() {
-  "${pin_load[@]}" wrk -t"$2" -c"$3" -d"$4" --timeout 5s \
-    -s bench/request.lua "http://127.0.0.1:$1" | grep '^RESULT'
+  server_pid[floodgate]=$!
+  wait_for_port "${port[floodgate]}" floodgate
 }
 
 # Checks one request through a target before loading it, so a misconfigured proxy fails
 # loudly instead of benchmarking its error page.
 check_target() {
-  local port=$1 name=$2 status
+  local target=$1 status
   status=$(curl -s -o "$work/check.body" -w '%{http_code}' -X POST \
     -H 'content-type: application/json' -H 'x-api-key: sk-bench' \
-    -d '{"model": "txt2img", "image_num": 1}' "http://127.0.0.1:$port/api/v1/txt2img")
+    -d '{"model": "txt2img", "image_num": 1}' "http://127.0.0.1:${port[$target]}/api/v1/txt2img")
   if [ "$status" != 200 ]; then
-    echo "$name answered $status to a test request:" >&2
+    echo "$target answered $status to a test request:" >&2
     cat "$work/check.body" >&2
     exit 1
   fi
 }
 
-field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
+clock_ticks=$(getconf CLK_TCK)
+# CPU time, in clock ticks, a server has used so far, with its child processes (nginx's
+# workers): cpu_ticks PID.
+cpu_ticks() {
+  local total=0 pid ticks
+  for pid in "$1" $(pgrep -P "$1" || true); do
+    ticks=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)
+    total=$((total + ticks))
+  done
+  echo "$total"
+}
+# Microseconds of CPU per request: per_request TICKS REQUESTS.
+per_request() { awk -v t="$1" -v n="$2" -v hz="$clock_ticks" 'BEGIN { printf "%.1f", t * 1000000 / hz / n }'; }
 
-declare -A results light_results
+# Runs wrk against a target and prints its RESULT line: measure TARGET THREADS CONNECTIONS TIME.
+measure() {
+  "${pin_load[@]}" wrk -t"$2" -c"$3" -d"$4" --timeout 5s \
+    -s bench/request.lua "http://127.0.0.1:${port[$1]}" | grep '^RESULT'
+}
+
+# A field of a RESULT line: field LINE NAME.
+field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
+# The median of numbers.
+median() {
+  printf '%s\n' "$@" | sort -g |
+    awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+start_mock
+for target in "${targets[@]}"; do
+  case "$target" in
+    nginx) start_nginx ;;
+    floodgate) start_floodgate ;;
+  esac
+  check_target "$target"
+done
+
 # Other work on the machine skews tail latency; the report shows how busy it was.
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-start_mock
-for target in direct nginx floodgate; do
-  case ",$only," in *",$target,"*) ;; *) continue ;; esac
-  case "$target" in
-    direct) port=$mock_port ;;
-    nginx) start_nginx; port=$nginx_port ;;
-    floodgate) start_floodgate; port=$floodgate_port ;;
-  esac
-  check_target "$port" "$target"
-  echo "== $target: warm-up $warmup, load $duration, light $light" >&2
-  measure "$port" "$threads" "$connections" "$warmup" >/dev/null
-  results[$target]=$(measure "$port" "$threads" "$connections" "$duration")
-  echo "   load:  ${results[$target]}" >&2
-  light_results[$target]=$(measure "$port" 1 1 "$light")
-  echo "   light: ${light_results[$target]}" >&2
+declare -A samples
+failed=0
+add_sample() { samples[$1]="${samples[$1]:-} $2"; }
+for round in $(seq "$rounds"); do
+  for target in "${targets[@]}"; do
+    echo "== round $round/$rounds, $target: warm-up $warmup, load $duration, light $light" >&2
+    measure "$target" "$threads" "$connections" "$warmup" >/dev/null
+    mock_before=$(cpu_ticks "${server_pid[direct]}")
+    proxy_before=$(cpu_ticks "${server_pid[$target]}")
+    loaded=$(measure "$target" "$threads" "$connections" "$duration")
+    requests=$(field "$loaded" requests)
+    mock_cpu=$(per_request $(($(cpu_ticks "${server_pid[direct]}") - mock_before)) "$requests")
+    proxy_cpu=$(per_request $(($(cpu_ticks "${server_pid[$target]}") - proxy_before)) "$requests")
+    quiet=$(measure "$target" 1 1 "$light")
+    echo "   load:  $loaded mock_cpu_us=$mock_cpu proxy_cpu_us=$proxy_cpu" >&2
+    echo "   light: $quiet" >&2
+    for line in "$loaded" "$quiet"; do
+      if [ "$(field "$line" non_2xx)" != 0 ] || [ "$(field "$line" socket_errors)" != 0 ]; then
+        echo "warning: $target had non-2xx answers or socket errors: $line" >&2
+        failed=1
+      fi
+    done
+    add_sample "$target,rps" "$(field "$loaded" rps)"
+    add_sample "$target,p50" "$(field "$loaded" p50_us)"
+    add_sample "$target,p99" "$(field "$loaded" p99_us)"
+    add_sample "$target,light_p50" "$(field "$quiet" p50_us)"
+    add_sample "$target,light_p99" "$(field "$quiet" p99_us)"
+    add_sample "$target,mock_cpu" "$mock_cpu"
+    add_sample "$target,proxy_cpu" "$proxy_cpu"
+  done
 done
+
+# Median of a figure over the rounds: figure TARGET NAME.
+# shellcheck disable=SC2086 # the samples are a space-separated list of numbers
+figure() { median ${samples[$1,$2]}; }
+ms() { awk -v us="$1" 'BEGIN { printf "%.3f", us / 1000 }'; }
 
 echo
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $cores cores, $(uname -sr)"
 echo "placement: $placement"
 echo "load average (1, 5, 15 min) before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "load:  wrk -t$threads -c$connections -d$duration (after a $warmup warm-up); light: wrk -t1 -c1 -d$light"
-echo "request: POST /api/v1/txt2img, 71-byte JSON body, x-api-key"
+echo "rounds: $rounds; load: wrk -t$threads -c$connections -d$duration after a $warmup warm-up; light: wrk -t1 -c1 -d$light"
+echo "request: POST /api/v1/txt2img, 71-byte JSON body, x-api-key; medians over the rounds"
 echo
-echo "| target | load req/s | load p50 (ms) | load p99 (ms) | light req/s | light p50 (ms) | light p99 (ms) |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
-for target in direct nginx floodgate; do
-  line=${results[$target]:-}
-  [ -n "$line" ] || continue
-  quiet=${light_results[$target]}
-  awk -v t="$target" -v rps="$(field "$line" rps)" -v p50="$(field "$line" p50_us)" \
-    -v p99="$(field "$line" p99_us)" -v lrps="$(field "$quiet" rps)" \
-    -v lp50="$(field "$quiet" p50_us)" -v lp99="$(field "$quiet" p99_us)" \
-    'BEGIN { printf "| %s | %.0f | %.3f | %.3f | %.0f | %.3f | %.3f |\n", t, rps, p50 / 1000, p99 / 1000, lrps, lp50 / 1000, lp99 / 1000 }'
+echo "| target | load req/s | load p50 (ms) | load p99 (ms) | light p50 (ms) | light p99 (ms) | proxy CPU µs/req | mock CPU µs/req |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+for target in "${targets[@]}"; do
+  proxy="-"
+  [ "$target" = direct ] || proxy=$(printf '%.1f' "$(figure "$target" proxy_cpu)")
+  printf '| %s | %.0f | %s | %s | %s | %s | %s | %.1f |\n' "$target" "$(figure "$target" rps)" \
+    "$(ms "$(figure "$target" p50)")" "$(ms "$(figure "$target" p99)")" \
+    "$(ms "$(figure "$target" light_p50)")" "$(ms "$(figure "$target" light_p99)")" \
+    "$proxy" "$(figure "$target" mock_cpu)"
 done
 
-failed=0
-for target in "${!results[@]}"; do
-  for line in "${results[$target]}" "${light_results[$target]}"; do
-    bad=$(field "$line" non_2xx)
-    err=$(field "$line" socket_errors)
-    if [ "$bad" != 0 ] || [ "$err" != 0 ]; then
-      echo "warning: $target had $bad non-2xx answers and $err socket errors" >&2
-      failed=1
-    fi
-  done
-done
-
-# p99 of a target minus p99 of direct, in ms, for one phase: added_p99 TARGET LOAD|LIGHT.
-added_p99() {
-  local a b
-  if [ "$2" = load ]; then
-    a=${results[$1]}; b=${results[direct]}
-  else
-    a=${light_results[$1]}; b=${light_results[direct]}
-  fi
-  awk -v a="$(field "$a" p99_us)" -v b="$(field "$b" p99_us)" 'BEGIN { printf "%.3f", (a - b) / 1000 }'
-}
 verdict() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN { ok = op == ">=" ? v >= t : v <= t; print ok ? "met" : "missed" }'; }
-
+has() { [[ " ${targets[*]} " == *" $1 "* ]]; }
 echo
-if [ -n "${results[floodgate]:-}" ] && [ -n "${results[nginx]:-}" ]; then
-  ratio=$(awk -v a="$(field "${results[floodgate]}" rps)" -v b="$(field "${results[nginx]}" rps)" 'BEGIN { printf "%.2f", a / b }')
+if has floodgate && has nginx; then
+  ratio=$(awk -v a="$(figure floodgate rps)" -v b="$(figure nginx rps)" 'BEGIN { printf "%.2f", a / b }')
   echo "floodgate/nginx throughput: $ratio (target >= 1.0: $(verdict "$ratio" ">=" 1.0))"
+  cpu=$(awk -v a="$(figure floodgate proxy_cpu)" -v b="$(figure nginx proxy_cpu)" 'BEGIN { printf "%.2f", a / b }')
+  echo "floodgate/nginx proxy CPU per request: $cpu"
 fi
-if [ -n "${results[direct]:-}" ]; then
+if has direct; then
   for target in nginx floodgate; do
-    [ -n "${results[$target]:-}" ] || continue
-    for phase in load light; do
-      added=$(added_p99 "$target" "$phase")
+    has "$target" || continue
+    added=$(ms "$(awk -v a="$(figure "$target" light_p50)" -v b="$(figure direct light_p50)" 'BEGIN { print a - b }')")
+    echo "$target p50 - direct p50 (light): $added ms"
+    for phase in p99 light_p99; do
+      added=$(ms "$(awk -v a="$(figure "$target" "$phase")" -v b="$(figure direct "$phase")" 'BEGIN { print a - b }')")
+      label="load"
+      [ "$phase" = p99 ] || label="light"
       if [ "$target" = floodgate ]; then
-        echo "$target p99 - direct p99 ($phase): $added ms (target <= 1 ms: $(verdict "$added" "<=" 1.0))"
+        echo "$target p99 - direct p99 ($label): $added ms (target <= 1 ms: $(verdict "$added" "<=" 1.0))"
       else
-        echo "$target p99 - direct p99 ($phase): $added ms"
+        echo "$target p99 - direct p99 ($label): $added ms"
       fi
     done
   done
