@@ -157,7 +157,7 @@ async fn separate_store_instances_admit_exactly_the_limit() {
         stores.push(Arc::new(RedisStore::connect(&config).await.unwrap()));
     }
     let limits = Arc::new(vec![
-        Limit::new(Scope::Key, Unit::Requests, Window::MINUTE, 37, "m1"),
+        Limit::new(Scope::Key, Unit::Requests, Window::HOUR, 37, "m1"),
         Limit::new(
             Scope::Account,
             Unit::Tokens,
