@@ -106,6 +106,16 @@ wait_for_port() {
   exit 1
 }
 
+# Refuses a port something already answers on, which would otherwise be benchmarked in
+# place of the server this script starts.
+ensure_free() {
+  if curl -s -o /dev/null "http://127.0.0.1:$1/"; then
+    echo "port $1 is already in use; set BENCH_PORT_BASE to use other ports" >&2
+    exit 1
+  fi
+}
+for target in direct "${targets[@]}"; do ensure_free "${port[$target]}"; done
+
 declare -A server_pid
 start_mock() {
   "${pin_server[@]}" "$floodgate" mock-upstream --listen "127.0.0.1:${port[direct]}" \
