@@ -125,6 +125,7 @@ enum Prepared {
 }
 
 impl Prepared {
+    #[inline]
     fn new(limit: &Limit, state: &CounterState, now: Nanos) -> Self {
         match limit.window {
             Window::Rolling { period } => Prepared::Rolling(Gcra::new(limit.max, period)),
@@ -146,6 +147,7 @@ impl Prepared {
 
     /// Whether `cost` fits given the counter at `now`; on `Err`, the wait (`None` if it
     /// never fits).
+    #[inline]
     fn check(
         &self,
         limit: &Limit,
@@ -179,6 +181,7 @@ impl Prepared {
         }
     }
 
+    #[inline]
     fn consume(
         &self,
         limit: &Limit,
@@ -215,6 +218,7 @@ impl Prepared {
         }
     }
 
+    #[inline]
     fn status(&self, limit: &Limit, state: &CounterState, now: Nanos) -> DimensionStatus {
         match self {
             Prepared::Rolling(g) => {

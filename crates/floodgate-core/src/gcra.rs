@@ -21,6 +21,7 @@ pub struct Gcra {
 
 impl Gcra {
     /// A limit of `max` per `period` nanoseconds. `max == 0` admits nothing.
+    #[inline]
     pub fn new(max: u64, period: Nanos) -> Self {
         let emission = if max == 0 {
             period.max(1)
@@ -36,6 +37,7 @@ impl Gcra {
 
     /// Admits `cost` units at `now` given the stored `tat`: the new TAT, or the time to
     /// wait before the same cost would fit (`None` if it never can: `cost > max`).
+    #[inline]
     pub fn check(&self, tat: Nanos, now: Nanos, cost: u64) -> Result<Nanos, Option<Nanos>> {
         if cost > self.max {
             return Err(None);
@@ -52,6 +54,7 @@ impl Gcra {
     }
 
     /// Units that could be admitted right now.
+    #[inline]
     pub fn remaining(&self, tat: Nanos, now: Nanos) -> u64 {
         let occupied = tat.saturating_sub(now);
         if occupied >= self.tau {
@@ -62,6 +65,7 @@ impl Gcra {
     }
 
     /// Time until the limit is entirely free again (every unit given back).
+    #[inline]
     pub fn reset_after(&self, tat: Nanos, now: Nanos) -> Nanos {
         tat.saturating_sub(now)
     }

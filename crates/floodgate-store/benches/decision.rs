@@ -129,8 +129,20 @@ fn prefill_and_share(name: &str, keys: usize, call: impl Fn(usize) -> bool) {
     );
 }
 
+/// The key counts to run: all, or those listed in `FLOODGATE_BENCH_KEYS` (e.g. `1,10000`)
+/// for a quicker look at one case.
+fn key_counts() -> Vec<usize> {
+    match std::env::var("FLOODGATE_BENCH_KEYS") {
+        Ok(list) => list
+            .split(',')
+            .filter_map(|k| k.trim().parse().ok())
+            .collect(),
+        Err(_) => KEY_COUNTS.to_vec(),
+    }
+}
+
 fn decisions(c: &mut Criterion) {
-    for keys in KEY_COUNTS {
+    for keys in key_counts() {
         let names: Vec<String> = (0..keys).map(|i| format!("key-{i:08}")).collect();
         let numbers: Vec<u64> = (0..keys as u64).collect();
         let one = Floodgate::new(one_dimension());
