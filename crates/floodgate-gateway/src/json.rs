@@ -11,6 +11,8 @@ pub(crate) struct Wanted<'w> {
     pub(crate) model: Option<&'w str>,
     /// The field holding the number of images, if any.
     pub(crate) images: Option<&'w str>,
+    /// Whether to read `max_tokens` / `max_completion_tokens`, for a token reservation.
+    pub(crate) max_tokens: bool,
 }
 
 /// What a body said about them.
@@ -20,6 +22,8 @@ pub(crate) struct Found {
     pub(crate) model: Option<Field<String>>,
     /// The image count, if present.
     pub(crate) images: Option<Field<u64>>,
+    /// The completion tokens asked for, if present and a count.
+    pub(crate) max_tokens: Option<u64>,
 }
 
 /// A field that was present: its value, or the fact that it had the wrong type (which
@@ -51,6 +55,7 @@ pub(crate) fn scan(body: &[u8], wanted: Wanted<'_>) -> Result<Found, JsonError> 
 enum Which {
     Model,
     Images,
+    MaxTokens,
     Other,
 }
 
@@ -73,6 +78,8 @@ impl Visitor<'_> for KeySeed<'_> {
             Which::Model
         } else if self.0.images == Some(key) {
             Which::Images
+        } else if self.0.max_tokens && matches!(key, "max_tokens" | "max_completion_tokens") {
+            Which::MaxTokens
         } else {
             Which::Other
         })
@@ -190,6 +197,11 @@ impl<'de> Visitor<'de> for Wanted<'_> {
             match which {
                 Which::Model => found.model = Some(map.next_value_seed(ModelValue)?),
                 Which::Images => found.images = Some(map.next_value_seed(CountValue)?),
+                Which::MaxTokens => {
+                    if let Field::Value(n) = map.next_value_seed(CountValue)? {
+                        found.max_tokens = Some(n);
+                    }
+                }
                 Which::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -206,6 +218,7 @@ mod tests {
     const BOTH: Wanted<'static> = Wanted {
         model: Some("model"),
         images: Some("n"),
+        max_tokens: true,
     };
 
     #[test]
@@ -214,6 +227,9 @@ mod tests {
         let found = scan(body, BOTH).unwrap();
         assert_eq!(found.model, Some(Field::Value("flux".into())));
         assert_eq!(found.images, Some(Field::Value(3)));
+        assert_eq!(found.max_tokens, None);
+        let tokens = scan(br#"{"max_completion_tokens":64,"x":1}"#, BOTH).unwrap();
+        assert_eq!(tokens.max_tokens, Some(64));
         let escaped = scan(br#"{"mod\u0065l":"x"}"#, BOTH).unwrap();
         assert_eq!(escaped.model, Some(Field::Value("x".into())));
     }

@@ -104,7 +104,10 @@ impl<B: HttpBody + Unpin> HttpBody for GuardedBody<B> {
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        // A body of known length is not polled again after its last frame.
         if let Poll::Ready(None | Some(Err(_))) = polled {
+            this.guard = None;
+        } else if this.inner.is_end_stream() {
             this.guard = None;
         }
         polled

@@ -20,7 +20,7 @@
 //! - `state`: [`GatewayState`], the swappable configuration snapshot, store, upstream
 //!   client and rate-limit log.
 //! - `proxy`: one request's path: auth -> route -> upload size -> model and cost ->
-//!   decision -> forward -> headers -> abuse accounting.
+//!   decision -> forward -> headers -> settlement, slot release, abuse accounting.
 //! - `auth`: API keys from `Authorization: Bearer` or `x-api-key`, looked up by hash.
 //! - `routes`: method and path patterns (`*`, trailing `*`).
 //! - `target` / `json`: the model and image count, from the route or a capped JSON body.
@@ -29,6 +29,7 @@
 //! - `headers`: classic, OpenAI-style and IETF rate-limit headers, `Retry-After`.
 //! - `reject`: 429 answers, written to the [`RejectionLog`].
 //! - `lease`: concurrency slots released when the response body ends or is dropped.
+//! - `settle` / `usage`: token reservations settled from the JSON or SSE `usage`.
 //! - `upstream`: the pooled client and forwarding.
 //! - `self_service`: `/api/v1/api_keys/rate_limits` and `/api/v1/api_keys/rate_limit_logs`.
 //! - [`error`]: [`GatewayError`], every failure with its status, as one JSON shape.
@@ -47,9 +48,11 @@ mod reject;
 mod routes;
 mod self_service;
 mod serve;
+mod settle;
 mod state;
 mod target;
 mod upstream;
+mod usage;
 
 pub use app::{app, RATE_LIMITS_PATH, RATE_LIMIT_LOGS_PATH};
 pub use error::GatewayError;

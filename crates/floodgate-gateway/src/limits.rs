@@ -21,6 +21,8 @@ pub(crate) struct Resolved {
     pub(crate) plan: HeaderPlan,
     /// Whether any limit is a concurrency limit, whose slot must be released.
     pub(crate) concurrent: bool,
+    /// Whether any limit counts tokens, which are reserved and then settled.
+    pub(crate) tokens: bool,
 }
 
 impl Resolved {
@@ -29,11 +31,13 @@ impl Resolved {
         let concurrent = limits
             .iter()
             .any(|l| matches!(l.window, Window::Concurrent { .. }));
+        let tokens = limits.iter().any(|l| l.unit.is_tokens());
         let plan = HeaderPlan::new(&limits);
         Self {
             limits: limits.into(),
             plan,
             concurrent,
+            tokens,
         }
     }
 }

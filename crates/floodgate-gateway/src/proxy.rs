@@ -1,6 +1,7 @@
 //! A proxied request from start to end: authenticate -> route -> upload size -> model and
-//! cost -> one store decision -> forward (streaming) -> headers; then non-success answers
-//! of an authenticated key count toward abuse protection.
+//! cost -> one store decision -> forward (streaming) -> headers -> settle tokens and
+//! release the concurrency slot when the body ends; non-success answers of an
+//! authenticated key count toward abuse protection.
 
 use crate::auth::{self, Caller};
 use crate::error::GatewayError;
@@ -8,9 +9,11 @@ use crate::headers;
 use crate::lease::{GuardedBody, LeaseGuard};
 use crate::reject;
 use crate::routes;
+use crate::settle::{Settlement, SettlingBody, DEFAULT_MAX_TOKENS};
 use crate::state::{GatewayState, Snapshot};
 use crate::target;
 use crate::upstream;
+use crate::usage::Usage;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap};
@@ -103,12 +106,22 @@ async fn proxy(
 
     let abuse = config.abuse.as_ref().map(|a| &a.rule);
     let lease = state.next_lease();
+    // Tokens are reserved up front: a prompt estimate (about four bytes a token) plus the
+    // completion asked for; the answer's usage settles the difference.
+    let reserved = resolved.tokens.then(|| Usage {
+        input: target.body_len.unwrap_or(0).div_ceil(4).max(1),
+        output: target.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+    });
     let decision = if resolved.limits.is_empty() && abuse.is_none() {
         None
     } else {
+        let tokens = reserved.unwrap_or_default();
         let costs = Costs::one_request()
             .with(Unit::Images, target.images)
-            .with(Unit::ComputeUnits, target.compute);
+            .with(Unit::ComputeUnits, target.compute)
+            .with(Unit::InputTokens, tokens.input)
+            .with(Unit::OutputTokens, tokens.output)
+            .with(Unit::Tokens, tokens.input.saturating_add(tokens.output));
         let request = DecideRequest {
             subjects: Subjects {
                 key: caller.key_id(),
@@ -144,17 +157,42 @@ async fn proxy(
         )
     });
 
-    let upstream = snapshot.upstream.as_ref().ok_or(GatewayError::NoUpstream)?;
-    let response = upstream::forward(
-        &state.client,
-        upstream,
-        snapshot.upstream_timeout,
-        parts,
-        target.body,
-        target.overflow,
-        route.max_upload_bytes,
-    )
-    .await?;
+    let settlement = reserved
+        .zip(decision.as_ref())
+        .map(|(reserved, decision)| Settlement {
+            store: Arc::clone(&state.store),
+            key: Arc::clone(&caller.key.info.id),
+            account: Arc::clone(&caller.account.id),
+            limits: Arc::clone(&resolved.limits),
+            reserved,
+            at: decision.at,
+        });
+
+    let forwarded = match &snapshot.upstream {
+        Some(upstream) => {
+            upstream::forward(
+                &state.client,
+                upstream,
+                snapshot.upstream_timeout,
+                parts,
+                target.body,
+                target.overflow,
+                route.max_upload_bytes,
+            )
+            .await
+        }
+        None => Err(GatewayError::NoUpstream),
+    };
+    let response = match forwarded {
+        Ok(response) => response,
+        Err(e) => {
+            // Nothing was generated: give every reserved token back.
+            if let Some(settlement) = settlement {
+                settlement.settle(Usage::default());
+            }
+            return Err(e);
+        }
+    };
     let (mut head, body) = response.into_parts();
     if let Some(decision) = &decision {
         headers::apply(
@@ -165,9 +203,21 @@ async fn proxy(
             decision.at,
         );
     }
-    let body = match guard {
-        Some(guard) => Body::new(GuardedBody::new(body, guard)),
-        None => Body::new(body),
+    let body = match (settlement, guard) {
+        (None, None) => Body::new(body),
+        (None, Some(guard)) => Body::new(GuardedBody::new(body, guard)),
+        (Some(settlement), guard) => {
+            let sse = head
+                .headers
+                .get(header::CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+            let failed = head.status.as_u16() >= 400;
+            let body = SettlingBody::new(body, settlement, sse, failed);
+            match guard {
+                Some(guard) => Body::new(GuardedBody::new(body, guard)),
+                None => Body::new(body),
+            }
+        }
     };
     Ok(Response::from_parts(head, body))
 }

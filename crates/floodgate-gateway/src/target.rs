@@ -20,6 +20,10 @@ pub(crate) struct Target<'c> {
     pub(crate) images: u64,
     /// Compute units, from the model's formula (0 for models without one).
     pub(crate) compute: u64,
+    /// Length of the request body, if known (read, or from Content-Length).
+    pub(crate) body_len: Option<u64>,
+    /// Completion tokens the body asks for, if it was read and says.
+    pub(crate) max_tokens: Option<u64>,
     /// The body to send upstream.
     pub(crate) body: UpstreamBody,
     /// Raised if a streamed body exceeds the route's upload limit.
@@ -91,6 +95,8 @@ pub(crate) async fn extract<'c>(
             model: fixed.ok_or_else(|| GatewayError::Misconfigured("route has no model".into()))?,
             images: 1,
             compute: 0,
+            body_len: content_length,
+            max_tokens: None,
             body,
             overflow,
         });
@@ -125,6 +131,7 @@ pub(crate) async fn extract<'c>(
     let wanted = Wanted {
         model: model_field,
         images: fixed_images.or(route.images_field.as_deref()),
+        max_tokens: true,
     };
     let found = json::scan(&bytes, wanted).map_err(|e| GatewayError::BadJson(e.to_string()))?;
     let (model, images) = match (fixed, model_field) {
@@ -150,6 +157,7 @@ pub(crate) async fn extract<'c>(
                     let again = Wanted {
                         model: None,
                         images: Some(field),
+                        max_tokens: false,
                     };
                     json::scan(&bytes, again)
                         .map_err(|e| GatewayError::BadJson(e.to_string()))?
@@ -175,6 +183,8 @@ pub(crate) async fn extract<'c>(
         model,
         images: image_count(field, images)?,
         compute,
+        body_len: Some(bytes.len() as u64),
+        max_tokens: found.max_tokens,
         body: UpstreamBody::full(bytes),
         overflow: None,
     })

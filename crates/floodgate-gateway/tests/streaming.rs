@@ -4,8 +4,9 @@
 mod common;
 
 use bytes::Bytes;
-use common::{config_from, full, start, Harness};
+use common::{config_from, full, start_with, Harness};
 use floodgate_config::KeyHash;
+use floodgate_mock::MockOptions;
 use http::Request;
 use http_body_util::BodyExt;
 use std::time::{Duration, Instant};
@@ -51,6 +52,15 @@ model_field = "model"
     ))
 }
 
+/// A mock whose streams last seconds, so a test acts while one is open.
+async fn start() -> Harness {
+    let options = MockOptions {
+        stream_interval: Duration::from_millis(500),
+        ..MockOptions::default()
+    };
+    start_with(config(), options).await
+}
+
 fn stream_request() -> Request<common::TestBody> {
     Request::builder()
         .method("POST")
@@ -72,7 +82,7 @@ async fn open_stream(h: &Harness) -> http::Response<hyper::body::Incoming> {
 
 #[tokio::test]
 async fn events_arrive_before_the_stream_ends() {
-    let h = start(config()).await;
+    let h = start().await;
     let response = open_stream(&h).await;
     assert_eq!(response.status(), 200);
     assert!(response.headers().contains_key("ratelimit"));
@@ -92,7 +102,7 @@ async fn events_arrive_before_the_stream_ends() {
 
 #[tokio::test]
 async fn a_client_leaving_mid_stream_gives_its_slot_back() {
-    let h = start(config()).await;
+    let h = start().await;
     let response = open_stream(&h).await;
     assert_eq!(response.status(), 200);
     let mut body = response.into_body();

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use floodgate_config::Config;
 use floodgate_core::{Clock, FakeClock, NANOS_PER_SEC};
 use floodgate_gateway::GatewayState;
+use floodgate_mock::MockOptions;
 use floodgate_store::MemoryStore;
 use http::{HeaderMap, Method, Request};
 use http_body_util::combinators::BoxBody;
@@ -94,22 +95,23 @@ pub(crate) async fn listener() -> (TcpListener, SocketAddr) {
 }
 
 /// Starts the mock model API; returns its base URL and its stop handle.
-pub(crate) async fn start_mock() -> (String, oneshot::Sender<()>) {
+pub(crate) async fn start_mock(options: MockOptions) -> (String, oneshot::Sender<()>) {
     let (l, addr) = listener().await;
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(floodgate_mock::serve(
-        l,
-        floodgate_mock::MockOptions::default(),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    tokio::spawn(floodgate_mock::serve(l, options, async {
+        let _ = stopped.await;
+    }));
     (format!("http://{addr}"), stop)
 }
 
 /// Starts the gateway with `config` (its upstream pointed at a fresh mock).
-pub(crate) async fn start(mut config: Config) -> Harness {
-    let (mock, mock_stop) = start_mock().await;
+pub(crate) async fn start(config: Config) -> Harness {
+    start_with(config, MockOptions::default()).await
+}
+
+/// Starts the gateway with `config` in front of a mock with `options`.
+pub(crate) async fn start_with(mut config: Config, options: MockOptions) -> Harness {
+    let (mock, mock_stop) = start_mock(options).await;
     config.server.upstream = Some(mock.clone());
     let mut h = start_without_mock(config).await;
     h.mock = mock;

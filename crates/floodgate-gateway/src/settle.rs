@@ -1,0 +1,257 @@
+//! Token reservations settled from what the upstream reports.
+//!
+//! A request to a model with token limits reserves its prompt estimate plus its
+//! `max_tokens` in the decision. The response body is then watched as it streams by (no
+//! extra buffering for SSE, a capped copy for JSON) and, once it ends, the reservation is
+//! settled from the reported `usage`: unused tokens are refunded, extra ones charged. A
+//! failed answer without usage is refunded whole; a successful one without usage, or a
+//! stream the client left before its usage event, keeps its reservation, since the
+//! upstream may well have done the work.
+
+use crate::usage::{self, SseScanner, Usage};
+use bytes::Bytes;
+use floodgate_core::{Limit, Nanos, Unit};
+use floodgate_store::{Adjustment, SettleRequest, Store, Subjects};
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+/// Completion tokens reserved for a request that sets no `max_tokens`.
+pub(crate) const DEFAULT_MAX_TOKENS: u64 = 1024;
+
+/// Largest JSON answer copied to read its usage; a bigger one keeps its reservation.
+const MAX_JSON_COPY: usize = 4 << 20;
+
+/// The tokens a request reserved, and whose counters to settle them on.
+pub(crate) struct Settlement {
+    /// Where the counters are.
+    pub(crate) store: Arc<dyn Store>,
+    /// The key's id.
+    pub(crate) key: Arc<str>,
+    /// The account's id.
+    pub(crate) account: Arc<str>,
+    /// The limits of the decision.
+    pub(crate) limits: Arc<[Limit]>,
+    /// What was reserved.
+    pub(crate) reserved: Usage,
+    /// The decision's time, so a refund never reaches into a later calendar period.
+    pub(crate) at: Nanos,
+}
+
+impl std::fmt::Debug for Settlement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settlement")
+            .field("reserved", &self.reserved)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Tokens of `usage` counted in `unit`.
+fn in_unit(unit: Unit, usage: Usage) -> u64 {
+    match unit {
+        Unit::InputTokens => usage.input,
+        Unit::OutputTokens => usage.output,
+        Unit::Tokens => usage.input.saturating_add(usage.output),
+        _ => 0,
+    }
+}
+
+/// Per token limit (by index), what to charge (positive) or refund (negative).
+fn deltas(limits: &[Limit], reserved: Usage, actual: Usage) -> Vec<(usize, i64)> {
+    limits
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.unit.is_tokens())
+        .map(|(i, l)| {
+            let r = i128::from(in_unit(l.unit, reserved));
+            let a = i128::from(in_unit(l.unit, actual));
+            let d = (a - r).clamp(i128::from(i64::MIN), i128::from(i64::MAX));
+            (i, i64::try_from(d).unwrap_or(0))
+        })
+        .filter(|&(_, d)| d != 0)
+        .collect()
+}
+
+impl Settlement {
+    /// Settles the reservation with `actual` usage, in the background.
+    pub(crate) fn settle(self, actual: Usage) {
+        let changes = deltas(&self.limits, self.reserved, actual);
+        if changes.is_empty() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            let adjustments: Vec<Adjustment<'_>> = changes
+                .iter()
+                .map(|&(i, delta)| Adjustment {
+                    limit: &self.limits[i],
+                    delta,
+                })
+                .collect();
+            let request = SettleRequest {
+                subjects: Subjects {
+                    key: &self.key,
+                    account: &self.account,
+                },
+                adjustments: &adjustments,
+                reserved_at: self.at,
+            };
+            if let Err(e) = self.store.settle(&request).await {
+                tracing::warn!(key = %self.key, error = %e, "settling tokens failed");
+            }
+        });
+    }
+}
+
+/// How the usage is read from a response body.
+#[derive(Debug)]
+enum Reader {
+    /// A JSON answer, copied up to [`MAX_JSON_COPY`]; `None` once it grew past that.
+    Json(Option<Vec<u8>>),
+    /// An SSE stream, scanned line by line.
+    Sse(SseScanner),
+}
+
+impl Reader {
+    fn feed(&mut self, data: &Bytes) {
+        match self {
+            Reader::Json(copy) => {
+                if copy
+                    .as_ref()
+                    .is_some_and(|c| c.len() + data.len() > MAX_JSON_COPY)
+                {
+                    *copy = None;
+                }
+                if let Some(copy) = copy {
+                    copy.extend_from_slice(data);
+                }
+            }
+            Reader::Sse(scanner) => scanner.feed(data),
+        }
+    }
+
+    /// The usage read; a JSON answer only has one once it has ended.
+    fn usage(&self, ended: bool) -> Option<Usage> {
+        match self {
+            Reader::Json(Some(copy)) if ended => usage::from_json(copy),
+            Reader::Json(_) => None,
+            Reader::Sse(scanner) => scanner.usage(),
+        }
+    }
+}
+
+/// A response body that settles its request's token reservation when it ends.
+#[derive(Debug)]
+pub(crate) struct SettlingBody<B> {
+    /// The upstream's body.
+    inner: B,
+    /// Reads the usage as the body goes by.
+    reader: Reader,
+    /// The reservation, until settled.
+    settlement: Option<Settlement>,
+    /// Whether the upstream answered with a failure status.
+    failed: bool,
+}
+
+impl<B> SettlingBody<B> {
+    /// Watches `inner` (an SSE stream if `sse`, else JSON) for `settlement`'s usage.
+    pub(crate) fn new(inner: B, settlement: Settlement, sse: bool, failed: bool) -> Self {
+        Self {
+            inner,
+            reader: if sse {
+                Reader::Sse(SseScanner::default())
+            } else {
+                Reader::Json(Some(Vec::new()))
+            },
+            settlement: Some(settlement),
+            failed,
+        }
+    }
+
+    fn finish(&mut self, ended: bool) {
+        let Some(settlement) = self.settlement.take() else {
+            return;
+        };
+        match (self.reader.usage(ended), self.failed) {
+            (Some(actual), _) => settlement.settle(actual),
+            (None, true) => settlement.settle(Usage::default()),
+            (None, false) => {}
+        }
+    }
+}
+
+impl<B: HttpBody<Data = Bytes> + Unpin> HttpBody for SettlingBody<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.reader.feed(data);
+                }
+                // A body of known length ends with its last frame: hyper does not poll
+                // again for the end, so this is the moment the answer is complete.
+                if this.inner.is_end_stream() {
+                    this.finish(true);
+                }
+            }
+            Poll::Ready(None) => this.finish(true),
+            Poll::Ready(Some(Err(_))) => this.finish(false),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<B> Drop for SettlingBody<B> {
+    fn drop(&mut self) {
+        self.finish(false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use floodgate_core::{Scope, Window};
+
+    #[test]
+    fn refunds_and_charges_per_token_unit() {
+        let limits = [
+            Limit::new(Scope::Key, Unit::Requests, Window::MINUTE, 10, "m"),
+            Limit::new(Scope::Key, Unit::Tokens, Window::MINUTE, 1000, "m"),
+            Limit::new(Scope::Key, Unit::OutputTokens, Window::DAY, 1000, "m"),
+        ];
+        let reserved = Usage {
+            input: 10,
+            output: 100,
+        };
+        let actual = Usage {
+            input: 12,
+            output: 30,
+        };
+        assert_eq!(deltas(&limits, reserved, actual), [(1, -68), (2, -70)]);
+        assert_eq!(deltas(&limits, reserved, reserved), []);
+        let more = Usage {
+            input: 10,
+            output: 150,
+        };
+        assert_eq!(deltas(&limits, reserved, more), [(1, 50), (2, 50)]);
+    }
+}

@@ -1,0 +1,202 @@
+//! Tokens (seed 003: "text models enforce both limits"): a request reserves its prompt
+//! estimate plus `max_tokens`, the answer's `usage` (JSON or SSE) settles the difference,
+//! and whichever of RPM and TPM runs out first answers 429.
+
+mod common;
+
+use common::{config_from, start_with, Harness};
+use floodgate_config::KeyHash;
+use floodgate_mock::MockOptions;
+use http::Request;
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+const KEY: &str = "sk-token-test";
+
+fn config() -> floodgate_config::Config {
+    config_from(&format!(
+        r#"
+[server]
+upstream = "http://127.0.0.1:1"
+
+[responses]
+headers = ["openai"]
+rejection_body = {{ error = {{ type = "rate_limit_error", message = "slow down" }} }}
+
+[store]
+kind = "memory"
+
+[models]
+chat-model = {{ kind = "text" }}
+
+[tiers.standard]
+limits = [
+  {{ unit = "requests", window = "minute", max = 100 }},
+  {{ unit = "tokens", window = "minute", max = 1000 }},
+]
+
+[accounts.a]
+tier = "standard"
+
+[[keys]]
+name = "token test key"
+sha256 = "{}"
+account = "a"
+
+[[routes]]
+method = "POST"
+path = "/v1/chat/completions"
+model_field = "model"
+"#,
+        KeyHash::of(KEY).to_hex()
+    ))
+}
+
+async fn start() -> Harness {
+    let options = MockOptions {
+        stream_interval: Duration::from_millis(50),
+        ..MockOptions::default()
+    };
+    start_with(config(), options).await
+}
+
+fn chat(max_tokens: u64, stream: bool) -> String {
+    json!({
+        "model": "chat-model",
+        "messages": [{"role": "user", "content": "hello there"}],
+        "max_tokens": max_tokens,
+        "stream": stream,
+    })
+    .to_string()
+}
+
+fn total(usage: &Value) -> u64 {
+    usage["prompt_tokens"].as_u64().unwrap() + usage["completion_tokens"].as_u64().unwrap()
+}
+
+/// Tokens used in the current minute, as the key's rate_limits endpoint reports them.
+async fn tokens_used(h: &Harness) -> u64 {
+    let v = h.get("/api/v1/api_keys/rate_limits", KEY).await.json();
+    let limits = v["data"]["models"][0]["limits"].as_array().unwrap().clone();
+    let tokens = limits.iter().find(|d| d["unit"] == "tokens").unwrap();
+    tokens["used"].as_u64().unwrap()
+}
+
+/// Waits for the background settlement to bring usage to `want`.
+async fn wait_for_used(h: &Harness, want: u64) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let used = tokens_used(h).await;
+        if used == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "tokens used {used}, expected {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_json_answer_settles_the_reservation_to_its_usage() {
+    let h = start().await;
+    let body = chat(500, false);
+    let r = h.post("/v1/chat/completions", Some(KEY), &body, &[]).await;
+    assert_eq!(r.status, 200);
+    let reserved = (body.len() as u64).div_ceil(4) + 500;
+    assert_eq!(
+        r.header("x-ratelimit-remaining-tokens"),
+        (1000 - reserved).to_string(),
+        "the headers show the reservation"
+    );
+    let used = total(&r.json()["usage"]);
+    assert!(used < reserved);
+    wait_for_used(&h, used).await;
+}
+
+#[tokio::test]
+async fn usage_beyond_the_reservation_is_charged_and_tpm_then_rejects() {
+    let h = start().await;
+    let long = [("x-mock-completion-tokens", "900")];
+    let r = h
+        .post("/v1/chat/completions", Some(KEY), &chat(100, false), &long)
+        .await;
+    assert_eq!(r.status, 200);
+    let used = total(&r.json()["usage"]);
+    assert!(used > 900);
+    wait_for_used(&h, used).await;
+
+    let r = h
+        .post("/v1/chat/completions", Some(KEY), &chat(100, false), &[])
+        .await;
+    assert_eq!(r.status, 429, "TPM is exhausted though RPM is not");
+    assert_eq!(r.header("x-ratelimit-remaining-requests"), "99");
+    assert_eq!(
+        r.header("x-ratelimit-remaining-tokens"),
+        (1000 - used).to_string()
+    );
+    assert_eq!(r.json()["error"]["type"], "rate_limit_error");
+    let logs = h.get("/api/v1/api_keys/rate_limit_logs", KEY).await.json();
+    assert_eq!(logs["data"][0]["limit"]["unit"], "tokens");
+    // A request small enough for what is left still fits.
+    let r = h
+        .post("/v1/chat/completions", Some(KEY), &chat(1, false), &[])
+        .await;
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn the_usage_event_of_a_stream_settles_it() {
+    let h = start().await;
+    let r = h
+        .post("/v1/chat/completions", Some(KEY), &chat(200, true), &[])
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), "text/event-stream");
+    let text = String::from_utf8_lossy(&r.body).into_owned();
+    let usage = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .find(|v| v["usage"].is_object())
+        .expect("a usage event")["usage"]
+        .clone();
+    wait_for_used(&h, total(&usage)).await;
+}
+
+#[tokio::test]
+async fn a_failed_answer_refunds_everything() {
+    let h = start().await;
+    let r = h
+        .post(
+            "/v1/chat/completions",
+            Some(KEY),
+            &chat(300, false),
+            &[("x-mock-status", "503")],
+        )
+        .await;
+    assert_eq!(r.status, 503);
+    wait_for_used(&h, 0).await;
+}
+
+#[tokio::test]
+async fn a_stream_left_before_its_usage_keeps_its_reservation() {
+    let h = start().await;
+    let body = chat(200, true);
+    let request = Request::builder()
+        .method("POST")
+        .uri(format!("{}/v1/chat/completions", h.base))
+        .header("authorization", format!("Bearer {KEY}"))
+        .header("content-type", "application/json")
+        .body(common::full(body.clone()))
+        .unwrap();
+    let response = h.client.request(request).await.unwrap();
+    let mut stream = response.into_body();
+    assert!(stream.frame().await.is_some());
+    drop(stream);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let reserved = (body.len() as u64).div_ceil(4) + 200;
+    assert_eq!(tokens_used(&h).await, reserved);
+}
