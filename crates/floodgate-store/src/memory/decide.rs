@@ -41,9 +41,12 @@ impl MemoryStore {
         let (mut slot, created) = shard.occupy(&target);
         let entry = slot.get_mut();
         let mut states: [CounterState; INLINE_LIMITS] = Default::default();
-        for (state, limit) in states.iter_mut().zip(limits) {
-            if let Some(stored) = entry.state(&limit.slot) {
-                state.clone_from(stored);
+        // Where each limit's counter sits in the entry, so writing back needs no search.
+        let mut found = [None; INLINE_LIMITS];
+        for ((state, at), limit) in states.iter_mut().zip(&mut found).zip(limits) {
+            *at = entry.find(&limit.slot);
+            if let Some(i) = *at {
+                state.clone_from(&entry.slots[i].1);
             }
         }
         let states = &mut states[..limits.len()];
@@ -56,8 +59,12 @@ impl MemoryStore {
         }
         let decision = evaluate(limits, request.costs, states, request.lease, now);
         if decision.allowed() {
-            for (state, limit) in states.iter_mut().zip(limits) {
-                *entry.state_mut(&limit.slot) = std::mem::take(state);
+            for ((state, at), limit) in states.iter_mut().zip(found).zip(limits) {
+                let state = std::mem::take(state);
+                match at {
+                    Some(i) => entry.slots[i].1 = state,
+                    None => *entry.state_mut(&limit.slot) = state,
+                }
             }
         } else if created {
             // A subject whose first request is denied leaves nothing behind.

@@ -40,7 +40,7 @@ impl Entry {
 
     /// The position of `slot`'s counter, if it exists. Limits built once share their slot
     /// names, so the pointer comparison usually settles it.
-    fn find(&self, slot: &Arc<str>) -> Option<usize> {
+    pub(crate) fn find(&self, slot: &Arc<str>) -> Option<usize> {
         self.slots
             .iter()
             .position(|(s, _)| Arc::ptr_eq(s, slot) || **s == **slot)
