@@ -146,3 +146,31 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example(name: &str) -> Config {
+        let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "..", "..", "examples", name]
+            .iter()
+            .collect();
+        Config::load(path).unwrap()
+    }
+
+    #[test]
+    fn sample_requests_follow_the_config() {
+        let b = example("provider-b.toml");
+        let (path, _, per_minute) = sample_request(&b, "sk-demo-basic").unwrap();
+        assert_eq!((path.as_str(), per_minute), ("/api/v1/txt2img", 3));
+
+        let c = example("provider-c.toml");
+        let (path, body, per_minute) = sample_request(&c, "sk-demo-standard").unwrap();
+        assert_eq!(path, "/api/v1/chat/completions");
+        let model = body.split('"').nth(3).unwrap();
+        assert_eq!(c.policy.models[model].kind.as_ref(), "text");
+        assert!(per_minute > 0);
+
+        assert!(sample_request(&b, "sk-not-demo").is_none());
+    }
+}

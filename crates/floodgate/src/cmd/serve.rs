@@ -105,3 +105,54 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             .context("serving the gateway")
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example(name: &str) -> PathBuf {
+        [env!("CARGO_MANIFEST_DIR"), "..", "..", "examples", name]
+            .iter()
+            .collect()
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let args = Args {
+            config: example("provider-b.toml"),
+            listen: Some("127.0.0.1:18080".parse().unwrap()),
+            upstream: Some("http://127.0.0.1:19000".into()),
+            threads: None,
+        };
+        let config = load(&args).unwrap();
+        assert_eq!(config.server.listen, "127.0.0.1:18080".parse().unwrap());
+        assert_eq!(
+            config.server.upstream.as_deref(),
+            Some("http://127.0.0.1:19000")
+        );
+
+        let file_only = Args {
+            listen: None,
+            upstream: None,
+            ..args
+        };
+        let config = load(&file_only).unwrap();
+        assert_eq!(config.server.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(
+            config.server.upstream.as_deref(),
+            Some("http://127.0.0.1:9000")
+        );
+    }
+
+    #[test]
+    fn a_bad_upstream_is_refused_before_serving() {
+        let args = Args {
+            config: example("provider-b.toml"),
+            listen: None,
+            upstream: Some("ftp://nowhere".into()),
+            threads: None,
+        };
+        let config = load(&args).unwrap();
+        assert!(GatewayState::new(config).is_err());
+    }
+}
