@@ -84,9 +84,11 @@ async fn rate_limits(
     let models: Vec<Value> = per_model
         .into_iter()
         .map(|(model, range)| {
-            let limits: Vec<Value> = all[range.clone()]
+            // A store answering fewer dimensions than asked shows fewer, never panics.
+            let dims = inspection.dimensions.get(range.clone()).unwrap_or_default();
+            let limits: Vec<Value> = all[range]
                 .iter()
-                .zip(&inspection.dimensions[range])
+                .zip(dims)
                 .map(|(l, s)| dimension_json(l, s, at))
                 .collect();
             json!({

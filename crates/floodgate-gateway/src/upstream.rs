@@ -124,8 +124,10 @@ pub(crate) async fn forward(
 ) -> Result<Response<Incoming>, GatewayError> {
     parts.uri = upstream.uri(parts.uri.path_and_query())?;
     strip_hop_by_hop(&mut parts.headers);
-    // The client sets Host from the upstream URI.
+    // The client sets Host from the upstream URI; `Expect: 100-continue` was answered
+    // (or not) by the gateway's own server, and the client does not wait for a 100.
     parts.headers.remove(header::HOST);
+    parts.headers.remove(header::EXPECT);
     let request = Request::from_parts(parts, body);
     let result = tokio::time::timeout(timeout, client.request(request)).await;
     let mut response = match result {
