@@ -254,4 +254,28 @@ mod tests {
             );
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_scan_without_panicking(body in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+            let _ = scan(&body, BOTH);
+        }
+
+        #[test]
+        fn the_model_is_found_among_any_other_fields(
+            other in proptest::collection::hash_map("[a-z_]{1,8}", "[ -~]{0,12}", 0..8),
+            model in "[ -~]{0,16}",
+        ) {
+            let mut object: serde_json::Map<String, serde_json::Value> = other
+                .into_iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "model" | "n" | "max_tokens" | "max_completion_tokens"))
+                .map(|(k, v)| (k, serde_json::Value::String(v)))
+                .collect();
+            object.insert("model".into(), serde_json::Value::String(model.clone()));
+            let body = serde_json::Value::Object(object).to_string();
+            let found = scan(body.as_bytes(), BOTH).unwrap();
+            proptest::prop_assert_eq!(found.model, Some(Field::Value(model)));
+            proptest::prop_assert_eq!(found.images, None);
+        }
+    }
 }
