@@ -115,8 +115,8 @@ async fn every_key_expires_and_idle_state_vanishes() {
     }
     let global_ttl: i64 = server.cli(&["pttl", "fg:{g:m1}"]).trim().parse().unwrap();
     assert!(
-        global_ttl <= 60_000 / 1_000 + 1_000,
-        "one request of 1,000/min holds the global counter 60 ms (+1 s margin), not {global_ttl} ms"
+        global_ttl <= 60_000 / 1_000 + 2_000,
+        "one request of 1,000/min holds the global counter 60 ms (+2 s margin), not {global_ttl} ms"
     );
 
     // A counter of a 1-second window is gone, key and all, soon after it refills.
@@ -140,7 +140,7 @@ async fn every_key_expires_and_idle_state_vanishes() {
     };
     assert!(store.decide(&request).await.unwrap().allowed());
     assert_eq!(server.cli(&["exists", "fg:{acct-2}:k:key-2"]).trim(), "1");
-    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    tokio::time::sleep(Duration::from_millis(2_300)).await;
     assert_eq!(
         server.cli(&["exists", "fg:{acct-2}:k:key-2"]).trim(),
         "0",

@@ -9,6 +9,7 @@ local consume_ok = ARGV[1] == '1'
 local lease_id = ARGV[2]
 local abuse_at = tonumber(ARGV[3])
 local limits = parse_limits(4)
+load_all(limits)
 
 local blocked = -1
 if abuse_at > 0 then blocked = blocked_for(KEYS[abuse_at]) end
@@ -30,7 +31,7 @@ if consumed then
       store_state(l, states[i])
     end
   end
-  apply_expiry()
+  flush()
 end
 
 local out = { NOW_S, NOW_US, consumed and 1 or 0, blocked }

@@ -32,6 +32,7 @@ else
   redis.call('HSET', key, 'f', table.concat(parts, ','))
   keep = window
 end
-expiry_due[key] = keep
-apply_expiry()
+-- every failure kept falls inside the window, and a block clears them: this TTL covers
+-- everything the hash holds
+redis.call('PEXPIRE', key, math.ceil((keep + EXPIRY_SET) / 1000000))
 return started

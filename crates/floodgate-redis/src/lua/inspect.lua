@@ -6,6 +6,7 @@
 -- reset in ns.
 local abuse_at = tonumber(ARGV[1])
 local limits = parse_limits(2)
+load_all(limits)
 
 local blocked = -1
 if abuse_at > 0 then blocked = blocked_for(KEYS[abuse_at]) end

@@ -6,6 +6,7 @@
 local renew = ARGV[1] == 'renew'
 local lease_id = ARGV[2]
 local limits = parse_limits(3)
+load_all(limits)
 
 local held = false
 for _, l in ipairs(limits) do
@@ -29,6 +30,6 @@ for _, l in ipairs(limits) do
   end
   store_state(l, st)
 end
-apply_expiry()
+flush()
 if held then return 1 end
 return 0

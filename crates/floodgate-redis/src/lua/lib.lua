@@ -9,7 +9,13 @@
 local E9 = 1000000000
 local DAY_S = 86400
 local CONCURRENCY_RETRY_CAP = E9
-local EXPIRY_MARGIN_MS = 1000
+-- A hash's expiry is pushed out only when its state would outlive it by less than
+-- EXPIRY_MIN, and then to EXPIRY_SET past that state: a busy counter moves its expiry
+-- once a second or so instead of on every call, and idle state lingers at most 2 s.
+local EXPIRY_MIN = E9
+local EXPIRY_SET = 2 * E9
+-- each hash records its own expiry in this field, read with the counters in one call
+local EXPIRY_FIELD = '~x'
 local MAX_OFFSET = 9007199254740992
 
 local clock = redis.call('TIME')
@@ -104,9 +110,35 @@ local function parse_limits(from)
   return limits
 end
 
+-- the hashes a script touches: their fields read in one HMGET, written in one HSET
+local hashes, hash_order = {}, {}
+
+-- reads every limit's counter (l.raw), one HMGET per hash
+local function load_all(limits)
+  for _, l in ipairs(limits) do
+    local h = hashes[l.key]
+    if not h then
+      h = { fields = {}, sets = {}, dels = {}, keep = 0 }
+      hashes[l.key] = h
+      hash_order[#hash_order + 1] = l.key
+    end
+    h.fields[#h.fields + 1] = l.field
+    l.at = #h.fields
+  end
+  for _, key in ipairs(hash_order) do
+    local h = hashes[key]
+    local n = #h.fields
+    h.fields[n + 1] = EXPIRY_FIELD
+    h.values = redis.call('HMGET', key, unpack(h.fields))
+    local expiry = h.values[n + 1]
+    if expiry then h.expiry = rel(expiry) end
+  end
+  for _, l in ipairs(limits) do l.raw = hashes[l.key].values[l.at] end
+end
+
 -- a counter's state; an absent or unreadable one is fresh, as in floodgate_core
 local function load_state(l)
-  local raw = redis.call('HGET', l.key, l.field)
+  local raw = l.raw
   if l.kind == 'r' then
     if raw and string.find(raw, '^%d+$') then return { tat = rel(raw) } end
     return { tat = 0 }
@@ -211,9 +243,8 @@ local function status(l, st)
   return math.max(l.max - used_now(st), 0), l.end_now
 end
 
-local expiry_due = {}
-
--- writes a counter back, or drops it once it says nothing (so no key lives without a TTL)
+-- queues a counter's write, or its removal once it says nothing (so no key is left
+-- without a TTL)
 local function store_state(l, st)
   local keep, text = 0, nil
   if l.kind == 'r' then
@@ -229,19 +260,32 @@ local function store_state(l, st)
   elseif st.u > 0 then
     keep, text = st.e, abs(st.e) .. ':' .. string.format('%d', st.u)
   end
+  local h = hashes[l.key]
   if keep <= 0 then
-    redis.call('HDEL', l.key, l.field)
+    if l.raw then h.dels[#h.dels + 1] = l.field end
     return
   end
-  redis.call('HSET', l.key, l.field, text)
-  if (expiry_due[l.key] or 0) < keep then expiry_due[l.key] = keep end
+  h.sets[#h.sets + 1] = l.field
+  h.sets[#h.sets + 1] = text
+  if keep > h.keep then h.keep = keep end
 end
 
--- keys live until their longest-lived state is idle; expiries only ever grow
-local function apply_expiry()
-  for key, keep in pairs(expiry_due) do
-    local ms = math.ceil(keep / 1000000) + EXPIRY_MARGIN_MS
-    if redis.call('PTTL', key) < ms then redis.call('PEXPIRE', key, ms) end
+-- writes the queued changes: one HDEL and one HSET per hash at most, and a PEXPIRE only
+-- when the hash's state would otherwise outlive it
+local function flush()
+  for _, key in ipairs(hash_order) do
+    local h = hashes[key]
+    if #h.dels > 0 then redis.call('HDEL', key, unpack(h.dels)) end
+    if #h.sets > 0 then
+      local extend = h.keep > 0 and (h.expiry == nil or h.keep + EXPIRY_MIN > h.expiry)
+      local expiry = h.keep + EXPIRY_SET
+      if extend then
+        h.sets[#h.sets + 1] = EXPIRY_FIELD
+        h.sets[#h.sets + 1] = abs(expiry)
+      end
+      redis.call('HSET', key, unpack(h.sets))
+      if extend then redis.call('PEXPIRE', key, math.ceil(expiry / 1000000)) end
+    end
   end
 end
 

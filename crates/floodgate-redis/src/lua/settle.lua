@@ -10,6 +10,7 @@ local reserved_s = tonumber(ARGV[1])
 local reserved_n = tonumber(ARGV[2])
 local lease_id = ARGV[3]
 local limits = parse_limits(4)
+load_all(limits)
 
 local out = { NOW_S, NOW_US }
 for _, l in ipairs(limits) do
@@ -48,5 +49,5 @@ for _, l in ipairs(limits) do
   out[#out + 1] = remaining
   out[#out + 1] = reset
 end
-apply_expiry()
+flush()
 return out
