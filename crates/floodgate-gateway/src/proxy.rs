@@ -190,7 +190,19 @@ async fn proxy(
             if let Some(settlement) = settlement {
                 settlement.settle(Usage::default());
             }
-            return Err(e);
+            tracing::debug!(key = caller.key_id(), error = %e, "forwarding failed");
+            // The request was counted, so the answer still says where the key stands.
+            let mut response = e.into_response();
+            if let Some(decision) = &decision {
+                headers::apply(
+                    response.headers_mut(),
+                    &config.responses.headers,
+                    &resolved.plan,
+                    &decision.dimensions,
+                    decision.at,
+                );
+            }
+            return Ok(response);
         }
     };
     let (mut head, body) = response.into_parts();

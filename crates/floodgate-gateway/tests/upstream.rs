@@ -17,6 +17,11 @@ async fn an_unreachable_upstream_is_502() {
         .await;
     assert_eq!(r.status, 502);
     assert_eq!(r.error_type(), "upstream_unavailable");
+    assert_eq!(
+        r.header("x-ratelimit-remaining"),
+        "2",
+        "the request was counted"
+    );
 }
 
 #[tokio::test]
