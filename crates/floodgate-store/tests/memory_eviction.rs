@@ -118,4 +118,9 @@ fn a_subject_whose_first_request_is_denied_leaves_nothing() {
     ];
     assert!(!decide(&store, "too-big", &spanning));
     assert_eq!(store.subjects_held(), 0);
+    assert!(
+        decide(&store, "unlimited", &[]),
+        "no limits, nothing to deny"
+    );
+    assert_eq!(store.subjects_held(), 0);
 }

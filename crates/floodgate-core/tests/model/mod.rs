@@ -2,6 +2,7 @@
 //! engine's code: a token bucket in exact integer arithmetic, a counter per calendar
 //! period found from a table of month lengths, and a map of live leases.
 
+// Each test file uses only some of the models, and they are `pub` for the files that do.
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::BTreeMap;

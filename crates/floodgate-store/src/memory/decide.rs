@@ -66,8 +66,9 @@ impl MemoryStore {
                     None => *entry.state_mut(&limit.slot) = state,
                 }
             }
-        } else if created {
-            // A subject whose first request is denied leaves nothing behind.
+        }
+        if created && entry.slots.is_empty() {
+            // A subject whose first request was denied (or had no limits) leaves nothing.
             slot.remove();
         }
         decision
