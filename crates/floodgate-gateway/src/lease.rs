@@ -2,17 +2,21 @@
 //!
 //! A [`LeaseGuard`] gives its slot back when dropped; the proxy ties it to the response
 //! body, so the slot frees when the body ends or when the client goes away mid-stream and
-//! hyper drops the body. Should the release itself fail, the lease still expires.
+//! hyper drops the body. While it is held, a background task renews the lease every half
+//! TTL, so a response that outlives the TTL keeps its slot; should the gateway die, the
+//! lease simply expires.
 
-use floodgate_core::{LeaseId, Limit};
+use floodgate_core::{LeaseId, Limit, Window, NANOS_PER_SEC};
 use floodgate_store::{Store, Subjects};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::task::AbortHandle;
 
-/// A held lease, released on drop.
-pub(crate) struct LeaseGuard {
+/// Who holds which slots, shared by the guard and its renewal task.
+struct Holder {
     /// Where the slot is held.
     store: Arc<dyn Store>,
     /// The key's id (subject of key-scoped limits).
@@ -25,12 +29,41 @@ pub(crate) struct LeaseGuard {
     lease: LeaseId,
 }
 
+impl Holder {
+    fn subjects(&self) -> Subjects<'_> {
+        Subjects {
+            key: &self.key,
+            account: &self.account,
+        }
+    }
+}
+
+/// A held lease, renewed while held and released on drop.
+pub(crate) struct LeaseGuard {
+    /// The lease.
+    holder: Arc<Holder>,
+    /// The renewal task, stopped with the guard.
+    renewal: Option<AbortHandle>,
+}
+
 impl std::fmt::Debug for LeaseGuard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LeaseGuard")
-            .field("lease", &self.lease)
+            .field("lease", &self.holder.lease)
             .finish_non_exhaustive()
     }
+}
+
+/// Renew at half the shortest TTL among `limits`' concurrency limits (at least 100 ms).
+fn renew_every(limits: &[Limit]) -> Option<Duration> {
+    limits
+        .iter()
+        .filter_map(|l| match l.window {
+            Window::Concurrent { lease_ttl } => Some(lease_ttl),
+            _ => None,
+        })
+        .min()
+        .map(|ttl| Duration::from_nanos((ttl / 2).max(NANOS_PER_SEC / 10)))
 }
 
 impl LeaseGuard {
@@ -42,34 +75,61 @@ impl LeaseGuard {
         limits: Arc<[Limit]>,
         lease: LeaseId,
     ) -> Self {
-        Self {
+        let every = renew_every(&limits);
+        let holder = Arc::new(Holder {
             store,
             key,
             account,
             limits,
             lease,
-        }
+        });
+        let renewal = every
+            .zip(tokio::runtime::Handle::try_current().ok())
+            .map(|(every, runtime)| {
+                let holder = Arc::clone(&holder);
+                runtime
+                    .spawn(async move {
+                        let mut tick = tokio::time::interval(every);
+                        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                        tick.tick().await;
+                        loop {
+                            tick.tick().await;
+                            let renewed = holder
+                                .store
+                                .renew_lease(&holder.subjects(), &holder.limits, holder.lease)
+                                .await;
+                            match renewed {
+                                Ok(true) => {}
+                                Ok(false) => break,
+                                Err(e) => {
+                                    tracing::warn!(key = %holder.key, error = %e, "renewing a concurrency slot failed");
+                                }
+                            }
+                        }
+                    })
+                    .abort_handle()
+            });
+        Self { holder, renewal }
     }
 }
 
 impl Drop for LeaseGuard {
     fn drop(&mut self) {
+        if let Some(renewal) = self.renewal.take() {
+            renewal.abort();
+        }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let store = Arc::clone(&self.store);
-        let key = Arc::clone(&self.key);
-        let account = Arc::clone(&self.account);
-        let limits = Arc::clone(&self.limits);
-        let lease = self.lease;
+        let holder = Arc::clone(&self.holder);
         // Drop cannot await; a distributed store's release is a network call.
         runtime.spawn(async move {
-            let subjects = Subjects {
-                key: &key,
-                account: &account,
-            };
-            if let Err(e) = store.release_lease(&subjects, &limits, lease).await {
-                tracing::warn!(key = %key, error = %e, "releasing a concurrency slot failed; it will expire");
+            let released = holder
+                .store
+                .release_lease(&holder.subjects(), &holder.limits, holder.lease)
+                .await;
+            if let Err(e) = released {
+                tracing::warn!(key = %holder.key, error = %e, "releasing a concurrency slot failed; it will expire");
             }
         });
     }

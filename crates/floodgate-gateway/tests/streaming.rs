@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 const KEY: &str = "sk-stream-test";
 
 fn config() -> floodgate_config::Config {
+    config_with_ttl("15m")
+}
+
+fn config_with_ttl(ttl: &str) -> floodgate_config::Config {
     config_from(&format!(
         r#"
 [server]
@@ -31,7 +35,7 @@ chat-model = {{ kind = "text" }}
 
 [tiers.basic]
 limits = [
-  {{ unit = "concurrent_jobs", window = "concurrent", max = 1, lease_ttl = "15m" }},
+  {{ unit = "concurrent_jobs", window = "concurrent", max = 1, lease_ttl = "{ttl}" }},
   {{ unit = "requests", window = "minute", max = 100 }},
 ]
 
@@ -48,17 +52,21 @@ method = "POST"
 path = "/v1/chat/completions"
 model_field = "model"
 "#,
-        KeyHash::of(KEY).to_hex()
+        KeyHash::of(KEY).to_hex(),
     ))
 }
 
 /// A mock whose streams last seconds, so a test acts while one is open.
 async fn start() -> Harness {
+    start_config(config()).await
+}
+
+async fn start_config(config: floodgate_config::Config) -> Harness {
     let options = MockOptions {
         stream_interval: Duration::from_millis(500),
         ..MockOptions::default()
     };
-    start_with(config(), options).await
+    start_with(config, options).await
 }
 
 fn stream_request() -> Request<common::TestBody> {
@@ -135,4 +143,23 @@ async fn a_client_leaving_mid_stream_gives_its_slot_back() {
         assert!(Instant::now() < deadline, "{}", h.mock_stats().await);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test]
+async fn a_stream_longer_than_the_lease_ttl_keeps_its_slot() {
+    let h = start_config(config_with_ttl("1s")).await;
+    let response = open_stream(&h).await;
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    assert!(body.frame().await.is_some());
+
+    // The lease lapses 1 s into the store's time unless renewed; renewals run every 0.5 s
+    // of real time. Move the store's clock to 0.8 s, give a renewal time to run, then
+    // move it past the original expiry.
+    h.clock.advance(Duration::from_millis(800));
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    h.clock.advance(Duration::from_millis(800));
+    let r = h.send(stream_request()).await;
+    assert_eq!(r.status, 429, "the renewed lease still holds the only slot");
+    drop(body);
 }
