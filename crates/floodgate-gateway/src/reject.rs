@@ -45,7 +45,8 @@ pub(crate) fn rejection(
         decision.at,
     );
     headers::apply_rejection(response.headers_mut(), conventions, tripped, wait);
-    tracing::info!(
+    // Debug, not info: under a flood of rejections the log must not become the load.
+    tracing::debug!(
         key,
         model = %model,
         limit = tripped.map(tracing::field::display),
