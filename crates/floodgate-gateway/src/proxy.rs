@@ -16,10 +16,11 @@ use crate::upstream;
 use crate::usage::Usage;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap};
+use axum::http::{header, response, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use floodgate_core::{Costs, Unit};
 use floodgate_store::{DecideRequest, Subjects};
+use hyper::body::Incoming;
 use std::sync::Arc;
 
 /// The handler of every route that is not one of the gateway's own endpoints.
@@ -72,6 +73,42 @@ fn content_length(headers: &HeaderMap) -> Result<Option<u64>, GatewayError> {
         .transpose()
 }
 
+/// What a request costs in every unit, with `tokens` reserved.
+fn costs(target: &target::Target<'_>, tokens: Usage) -> Costs {
+    Costs::one_request()
+        .with(Unit::Images, target.images)
+        .with(Unit::ComputeUnits, target.compute)
+        .with(Unit::InputTokens, tokens.input)
+        .with(Unit::OutputTokens, tokens.output)
+        .with(Unit::Tokens, tokens.input.saturating_add(tokens.output))
+}
+
+/// The response body, wrapped to settle tokens and release the slot when it ends; one
+/// allocation whatever the wrapping.
+fn after_body(
+    head: &response::Parts,
+    body: Incoming,
+    settlement: Option<Settlement>,
+    guard: Option<LeaseGuard>,
+) -> Body {
+    match (settlement, guard) {
+        (None, None) => Body::new(body),
+        (None, Some(guard)) => Body::new(GuardedBody::new(body, guard)),
+        (Some(settlement), guard) => {
+            let sse = head
+                .headers
+                .get(header::CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+            let failed = head.status.as_u16() >= 400;
+            let body = SettlingBody::new(body, settlement, sse, failed);
+            match guard {
+                Some(guard) => Body::new(GuardedBody::new(body, guard)),
+                None => Body::new(body),
+            }
+        }
+    }
+}
+
 async fn proxy(
     state: &GatewayState,
     snapshot: &Snapshot,
@@ -115,13 +152,7 @@ async fn proxy(
     let decision = if resolved.limits.is_empty() && abuse.is_none() {
         None
     } else {
-        let tokens = reserved.unwrap_or_default();
-        let costs = Costs::one_request()
-            .with(Unit::Images, target.images)
-            .with(Unit::ComputeUnits, target.compute)
-            .with(Unit::InputTokens, tokens.input)
-            .with(Unit::OutputTokens, tokens.output)
-            .with(Unit::Tokens, tokens.input.saturating_add(tokens.output));
+        let costs = costs(&target, reserved.unwrap_or_default());
         let request = DecideRequest {
             subjects: Subjects {
                 key: caller.key_id(),
@@ -215,22 +246,7 @@ async fn proxy(
             decision.at,
         );
     }
-    let body = match (settlement, guard) {
-        (None, None) => Body::new(body),
-        (None, Some(guard)) => Body::new(GuardedBody::new(body, guard)),
-        (Some(settlement), guard) => {
-            let sse = head
-                .headers
-                .get(header::CONTENT_TYPE)
-                .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
-            let failed = head.status.as_u16() >= 400;
-            let body = SettlingBody::new(body, settlement, sse, failed);
-            match guard {
-                Some(guard) => Body::new(GuardedBody::new(body, guard)),
-                None => Body::new(body),
-            }
-        }
-    };
+    let body = after_body(&head, body, settlement, guard);
     Ok(Response::from_parts(head, body))
 }
 
