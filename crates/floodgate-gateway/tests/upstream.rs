@@ -3,14 +3,14 @@
 
 mod common;
 
-use common::{example, listener, start, start_without_mock};
+use common::{example, start, start_without_mock};
 
 #[tokio::test]
 async fn an_unreachable_upstream_is_502() {
-    let (l, addr) = listener().await;
-    drop(l);
+    // Port 1 (tcpmux) is privileged and unused: connections are refused, and no other
+    // test can take it between a bind and a request.
     let mut config = example("provider-b");
-    config.server.upstream = Some(format!("http://{addr}"));
+    config.server.upstream = Some("http://127.0.0.1:1".to_owned());
     let h = start_without_mock(config).await;
     let r = h
         .post("/api/v1/txt2img", Some("sk-demo-basic"), "{}", &[])
