@@ -51,7 +51,7 @@ fn limits(bucket: &str) -> Vec<Limit> {
         ),
         Limit::new(Scope::Global, Unit::Requests, SLOW, 900, bucket),
         Limit::new(Scope::Key, Unit::ConcurrentJobs, concurrent, 3, bucket),
-        Limit::new(Scope::Key, Unit::OutputTokens, SLOW, 300, bucket).shadowed(true),
+        Limit::new(Scope::Key, Unit::OutputTokens, SLOW, 100, bucket).shadowed(true),
     ]
 }
 
@@ -147,6 +147,11 @@ async fn run(seed: u64, redis: &RedisStore) {
             "{what}: inspect"
         );
     }
+    // The sequence must reach the limits, or it compares nothing interesting.
+    assert!(
+        admitted > 10 && refused > 10 && shadowed > 0,
+        "seed {seed}: {admitted} admitted, {refused} refused, {shadowed} shadow denials"
+    );
 }
 
 #[tokio::test]
