@@ -104,23 +104,43 @@ impl Connection {
         Ok(Connection::Cluster(connection))
     }
 
-    /// Runs one script call (one `EVALSHA`, or a load and a retry after `NOSCRIPT`),
-    /// failing with [`StoreError::Timeout`] if it takes longer than `timeout`.
-    pub(crate) async fn run<T: FromRedisValue>(
+    /// Checks that `config`'s URLs are Redis URLs, without connecting.
+    pub(crate) fn check(config: &RedisConfig) -> Result<(), ConnectError> {
+        match &config.target {
+            RedisTarget::Single(url) => {
+                Client::open(url.as_str())
+                    .map(drop)
+                    .map_err(|e| ConnectError::InvalidUrl {
+                        url: redact(url),
+                        reason: e.to_string(),
+                    })
+            }
+            RedisTarget::Cluster(nodes) if nodes.is_empty() => Err(ConnectError::NoNodes),
+            RedisTarget::Cluster(nodes) => ClusterClient::builder(nodes.iter().map(String::as_str))
+                .build()
+                .map(drop)
+                .map_err(|e| ConnectError::InvalidUrl {
+                    url: nodes
+                        .iter()
+                        .map(|n| redact(n))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    reason: e.to_string(),
+                }),
+        }
+    }
+
+    /// Runs one script call (one `EVALSHA`, or a load and a retry after `NOSCRIPT`).
+    /// The caller bounds it in time; `timeout` only names the bound in errors.
+    pub(crate) async fn call<T: FromRedisValue>(
         &self,
         invocation: &ScriptInvocation<'_>,
         timeout: Duration,
     ) -> Result<T, StoreError> {
-        let call = async {
-            match self.clone() {
-                Connection::Single(mut c) => invocation.invoke_async(&mut c).await,
-                Connection::Cluster(mut c) => invocation.invoke_async(&mut c).await,
-            }
+        let result = match self.clone() {
+            Connection::Single(mut c) => invocation.invoke_async(&mut c).await,
+            Connection::Cluster(mut c) => invocation.invoke_async(&mut c).await,
         };
-        match tokio::time::timeout(timeout, call).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(store_error(&error, timeout)),
-            Err(_) => Err(StoreError::Timeout(millis(timeout))),
-        }
+        result.map_err(|error| store_error(&error, timeout))
     }
 }

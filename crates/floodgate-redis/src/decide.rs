@@ -79,7 +79,7 @@ impl RedisStore {
                     amount(request.costs.get(limit.unit)),
                 );
             }
-            let values: Vec<i64> = self.connection.run(&invocation, self.timeout).await?;
+            let values: Vec<i64> = self.run(&invocation).await?;
             let mut reply = Reader::new(&values);
             at = reply.time()?;
             let consumed = reply.flag()?;
@@ -138,7 +138,7 @@ impl RedisStore {
             };
             push_limit(&mut invocation, key_index, limit, -taken);
         }
-        let values: Vec<i64> = self.connection.run(&invocation, self.timeout).await?;
+        let values: Vec<i64> = self.run(&invocation).await?;
         let mut reply = Reader::new(&values);
         reply.time()?;
         part.limits
@@ -151,7 +151,7 @@ impl RedisStore {
     pub(crate) async fn read_block(&self, hash: &str) -> Result<Option<Nanos>, StoreError> {
         let mut invocation = self.scripts.inspect.key(hash);
         invocation.arg(1);
-        let values: Vec<i64> = self.connection.run(&invocation, self.timeout).await?;
+        let values: Vec<i64> = self.run(&invocation).await?;
         let mut reply = Reader::new(&values);
         reply.time()?;
         reply.optional_wait()

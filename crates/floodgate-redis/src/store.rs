@@ -2,7 +2,7 @@
 
 use crate::config::{RedisConfig, RedisTarget};
 use crate::connection::Connection;
-use crate::error::ConnectError;
+use crate::error::{millis, ConnectError};
 use crate::keys;
 use crate::plan::{self, Part};
 use crate::reply::Reader;
@@ -11,13 +11,17 @@ use async_trait::async_trait;
 use floodgate_core::{AbuseRule, Decision, LeaseId, Limit, Nanos, Window, NANOS_PER_SEC};
 use floodgate_store::{DecideRequest, Inspection, SettleRequest, Store, StoreError, Subjects};
 use std::time::Duration;
+use tokio::sync::OnceCell;
 
 /// Counters on Redis, shared exactly by every instance that uses the same server or
 /// cluster: each call is a Lua script that reads the server's clock and applies
 /// [`floodgate_core`]'s rules atomically. See `docs/redis.md` for the key layout.
 pub struct RedisStore {
-    /// Multiplexed, self-reconnecting connection(s); cheap to clone per call.
-    pub(crate) connection: Connection,
+    /// Multiplexed, self-reconnecting connection(s), opened by the first call that
+    /// needs them (or by [`RedisStore::connect`]); cheap to clone per call.
+    connection: OnceCell<Connection>,
+    /// Where to connect.
+    config: RedisConfig,
     /// The scripts, hashed once so that calls go by SHA.
     pub(crate) scripts: Scripts,
     /// Whether limits must be split by hash slot (see [`plan`]).
@@ -38,14 +42,45 @@ impl std::fmt::Debug for RedisStore {
 impl RedisStore {
     /// Connects to the server or cluster of `config` and loads the scripts.
     pub async fn connect(config: &RedisConfig) -> Result<Self, ConnectError> {
-        let scripts = Scripts::new();
-        let connection = Connection::open(config, &scripts).await?;
+        let store = Self::lazy(config)?;
+        let connection = Connection::open(config, &store.scripts).await?;
+        // A fresh cell has no value: setting it cannot fail.
+        let _ = store.connection.set(connection);
+        Ok(store)
+    }
+
+    /// A store that connects on its first call, so that a server can start while Redis
+    /// is down (its failure policy applies until Redis answers). Only the URLs are
+    /// checked here. Until a connection is made, each call tries to make one, within
+    /// the call's timeout.
+    pub fn lazy(config: &RedisConfig) -> Result<Self, ConnectError> {
+        Connection::check(config)?;
         Ok(Self {
-            connection,
-            scripts,
+            connection: OnceCell::new(),
+            config: config.clone(),
+            scripts: Scripts::new(),
             cluster: matches!(config.target, RedisTarget::Cluster(_)),
             timeout: config.timeout,
         })
+    }
+
+    /// Runs one script call, connecting first if needed, all within the timeout.
+    pub(crate) async fn run<T: redis::FromRedisValue>(
+        &self,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        let call = async {
+            let connection = self
+                .connection
+                .get_or_try_init(|| Connection::open(&self.config, &self.scripts))
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            connection.call(invocation, self.timeout).await
+        };
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Timeout(millis(self.timeout))),
+        }
     }
 
     /// Whether this store talks to a cluster.
@@ -73,7 +108,7 @@ impl RedisStore {
                 invocation.key(key);
             }
             fill(part, &mut invocation);
-            replies.push((part, self.connection.run(&invocation, self.timeout).await?));
+            replies.push((part, self.run(&invocation).await?));
         }
         Ok(replies)
     }
@@ -227,14 +262,14 @@ impl Store for RedisStore {
             .arg(rule.max_failures)
             .arg(lua_u64(rule.window))
             .arg(lua_u64(rule.block));
-        let started: i64 = self.connection.run(&invocation, self.timeout).await?;
+        let started: i64 = self.run(&invocation).await?;
         Ok((started >= 0).then(|| started.unsigned_abs()))
     }
 
     async fn clear_block(&self, key: &str) -> Result<(), StoreError> {
         let hash = keys::abuse_hash(key);
         let invocation = self.scripts.clear.key(&hash);
-        let _: i64 = self.connection.run(&invocation, self.timeout).await?;
+        let _: i64 = self.run(&invocation).await?;
         Ok(())
     }
 }

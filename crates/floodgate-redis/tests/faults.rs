@@ -196,3 +196,33 @@ async fn a_cluster_primary_dying_fails_within_the_timeout_and_the_fallback_answe
     ));
     assert!(matches!(store.health(), Health::Degraded { .. }));
 }
+
+#[tokio::test]
+async fn a_lazy_store_starts_while_redis_is_down_and_finds_it_later() {
+    let port = support::free_port();
+    let config = RedisConfig::single(format!("redis://127.0.0.1:{port}")).with_timeout(TIMEOUT);
+    let store = FallbackStore::new(RedisStore::lazy(&config).unwrap(), Arc::new(SystemClock))
+        .with_probe_interval(Duration::from_millis(200));
+    let open = [open_limit()];
+    let (result, took) = decide(&store, &open).await;
+    assert!(result.expect("fail_open answers locally").allowed());
+    assert!(took <= TIMEOUT + SLACK, "the first call waited {took:?}");
+    assert!(matches!(store.health(), Health::Degraded { .. }));
+    assert!(matches!(
+        decide(&store, &[closed_limit()]).await.0,
+        Err(StoreError::Unavailable(_))
+    ));
+
+    let _server = RedisServer::start_on(port);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while store.health() != Health::Healthy {
+        assert!(Instant::now() < deadline, "never connected");
+        let _ = decide(&store, &open).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (result, _) = decide(&store, &open).await;
+    assert!(
+        result.unwrap().dimensions[0].remaining < 3,
+        "counted on Redis"
+    );
+}

@@ -40,6 +40,11 @@ impl RedisServer {
         Self::start_with(free_port(), &[])
     }
 
+    /// A plain server on `port` (one that a store was told about before it existed).
+    pub fn start_on(port: u16) -> Self {
+        Self::start_with(port, &[])
+    }
+
     /// A server on a free port with extra `redis-server` arguments (e.g. a password).
     pub fn start_with_args(extra: &[&str]) -> Self {
         Self::start_with(free_port(), extra)
