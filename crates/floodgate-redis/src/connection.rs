@@ -1,4 +1,4 @@
-//! The connection to a server or a cluster, and script calls bounded by the timeout.
+//! The connection to a server or a cluster, and one script call on it.
 //!
 //! Both kinds multiplex every caller over shared connections: concurrent calls are
 //! written back to back without waiting for each other's replies (automatic pipelining),
@@ -32,7 +32,8 @@ pub(crate) enum Connection {
 }
 
 impl Connection {
-    /// Connects and loads every script, within `config.timeout`.
+    /// Connects and loads every script, within four times `config.timeout` (setting up
+    /// takes several round trips).
     pub(crate) async fn open(
         config: &RedisConfig,
         scripts: &Scripts,
@@ -55,7 +56,6 @@ impl Connection {
             }
             Ok(connection)
         };
-        // Setting up takes a few round trips: allow a few timeouts' worth.
         tokio::time::timeout(timeout.saturating_mul(4), connect)
             .await
             .map_err(|_| {
