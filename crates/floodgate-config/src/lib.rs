@@ -12,7 +12,8 @@
 //! - [`summary`]: a deterministic, human-readable account of the resolved limits.
 //! - `load`: [`Config::load`] and [`Config::from_str`].
 //! - `raw`: the serde model of the file as written.
-//! - `validate`: raw -> resolved for server, responses, abuse and store, and the whole pass.
+//! - `validate`: raw -> resolved for server, responses and abuse, and the whole pass;
+//!   `store`: the `[store]` section (memory, or Redis URLs and timeouts).
 //! - `policy`: models, tiers, accounts and keys; `limits`: one layer of limits;
 //!   `routes`: routes and their path patterns; `quantity`: durations, sizes, times of day.
 
@@ -26,12 +27,14 @@ mod quantity;
 mod raw;
 pub mod resolved;
 mod routes;
+mod store;
 pub mod summary;
 mod validate;
 
 pub use error::{ConfigError, Diagnostic};
 pub use keys::KeyHash;
 pub use resolved::*;
+pub use store::{DEFAULT_PROBE_INTERVAL, DEFAULT_REDIS_TIMEOUT};
 pub use validate::{
     DEFAULT_LISTEN, DEFAULT_MAX_JSON_BODY, DEFAULT_REJECTION_BODY, DEFAULT_UPSTREAM_TIMEOUT_SECS,
 };

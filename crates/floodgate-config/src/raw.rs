@@ -69,6 +69,10 @@ pub(crate) struct RawAbuse {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawStore {
     pub(crate) kind: Option<Spanned<String>>,
+    pub(crate) url: Option<Spanned<String>>,
+    pub(crate) cluster: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) timeout: Option<Spanned<String>>,
+    pub(crate) probe_interval: Option<Spanned<String>>,
 }
 
 /// `[policy]`.

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A whole, valid configuration.
 #[derive(Debug, Clone)]
@@ -132,4 +133,27 @@ pub struct KeyEntry {
 pub enum StoreConfig {
     /// In this process.
     Memory,
+    /// On Redis or a Redis Cluster, shared by every instance configured alike.
+    Redis(RedisStoreConfig),
+}
+
+/// `[store] kind = "redis"`: where the shared counters are and how long to wait for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisStoreConfig {
+    /// One server or a cluster.
+    pub nodes: RedisNodes,
+    /// The longest one store call may take, connecting included; past it the request's
+    /// failure policy decides (default 250 ms).
+    pub timeout: Duration,
+    /// How often an instance that lost Redis tries it again (default 1 s).
+    pub probe_interval: Duration,
+}
+
+/// The Redis URL(s): `redis://[user:password@]host:port[/db]`, `rediss://` for TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisNodes {
+    /// `url = "..."`: one server.
+    Single(String),
+    /// `cluster = ["...", ...]`: a Redis Cluster, found through any of these nodes.
+    Cluster(Vec<String>),
 }

@@ -6,7 +6,7 @@
 //! what the gateway will enforce, not a re-reading of the file.
 
 use crate::quantity;
-use crate::resolved::{Config, HeaderConvention, ModelSource, StoreConfig};
+use crate::resolved::{Config, HeaderConvention, ModelSource, RedisNodes, StoreConfig};
 use floodgate_core::policy::{resolve, AccountInfo, KeyInfo, Overrides};
 use floodgate_core::{Limit, Scope, Window};
 use std::collections::BTreeMap;
@@ -80,8 +80,20 @@ fn server(f: &mut fmt::Formatter<'_>, c: &Config) -> fmt::Result {
             a.message
         )?,
     }
-    match c.store {
+    match &c.store {
         StoreConfig::Memory => writeln!(f, "  store: memory"),
+        StoreConfig::Redis(r) => {
+            let nodes = match &r.nodes {
+                RedisNodes::Single(_) => "one server".to_owned(),
+                RedisNodes::Cluster(n) => format!("a cluster through {} node(s)", n.len()),
+            };
+            writeln!(
+                f,
+                "  store: redis, {nodes}, timeout {} ms, probe every {} ms",
+                r.timeout.as_millis(),
+                r.probe_interval.as_millis()
+            )
+        }
     }
 }
 

@@ -1,16 +1,14 @@
 //! The validation pass: a [`RawConfig`] -> a resolved [`Config`], or every problem found.
 //!
-//! The sections that refer to nothing (server, responses, abuse, store) are checked here;
-//! the policy sections and routes have their own modules.
+//! The sections that refer to nothing (server, responses, abuse) are checked here; the
+//! store, the policy sections and routes have their own modules.
 
 use crate::error::{ConfigError, Diagnostics};
 use crate::policy::{self, Catalog};
 use crate::quantity;
-use crate::raw::{RawAbuse, RawConfig, RawResponses, RawServer, RawStore};
+use crate::raw::{RawAbuse, RawConfig, RawResponses, RawServer};
 use crate::resolved::ModelCost;
-use crate::resolved::{
-    AbuseConfig, Config, HeaderConvention, ResponseConfig, ServerConfig, StoreConfig,
-};
+use crate::resolved::{AbuseConfig, Config, HeaderConvention, ResponseConfig, ServerConfig};
 use crate::routes;
 use floodgate_core::policy::{resolve, AccountInfo, KeyInfo, Overrides, Policy};
 use floodgate_core::{AbuseRule, Unit, NANOS_PER_SEC};
@@ -36,7 +34,7 @@ pub(crate) fn validate(raw: &RawConfig, file: &Path, text: &str) -> Result<Confi
     let server = server(d, &raw.server);
     let responses = responses(d, &raw.responses);
     let abuse = raw.abuse.as_ref().and_then(|a| abuse(d, a));
-    let store = store(d, &raw.store);
+    let store = crate::store::store(d, &raw.store);
 
     let catalog = Catalog::new(&raw.models);
     let (models, costs) = policy::models(d, &raw.models);
@@ -283,19 +281,4 @@ fn abuse(d: &mut Diagnostics<'_>, raw: &Spanned<RawAbuse>) -> Option<AbuseConfig
         },
         message,
     })
-}
-
-fn store(d: &mut Diagnostics<'_>, raw: &RawStore) -> StoreConfig {
-    if let Some(kind) = &raw.kind {
-        if kind.get_ref() != "memory" {
-            d.at(
-                &kind.span(),
-                format!(
-                    "store.kind: unknown store '{}' (expected memory)",
-                    kind.get_ref()
-                ),
-            );
-        }
-    }
-    StoreConfig::Memory
 }

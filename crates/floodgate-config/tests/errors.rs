@@ -287,9 +287,9 @@ fn bad_durations_and_sizes() {
         &["server.upstream", "http://"],
     );
     one_error(
-        &format!("[store]\nkind = \"redis\"\n{BASE}"),
+        &format!("[store]\nkind = \"mongo\"\n{BASE}"),
         2,
-        &["store.kind", "'redis'"],
+        &["store.kind", "'mongo'", "memory or redis"],
     );
 }
 
