@@ -1,5 +1,7 @@
-//! The gateway's router: the key owner's endpoints, and every other request proxied.
+//! The gateway's router: health, the key owner's endpoints, and every other request
+//! proxied.
 
+use crate::health::{self, HEALTH_PATH};
 use crate::proxy;
 use crate::self_service;
 use crate::state::GatewayState;
@@ -15,6 +17,7 @@ pub const RATE_LIMIT_LOGS_PATH: &str = "/api/v1/api_keys/rate_limit_logs";
 /// The gateway as an axum [`Router`], ready to serve or to call in tests.
 pub fn app(state: Arc<GatewayState>) -> Router {
     Router::new()
+        .route(HEALTH_PATH, get(health::handler))
         .route(RATE_LIMITS_PATH, get(self_service::rate_limits_handler))
         .route(
             RATE_LIMIT_LOGS_PATH,

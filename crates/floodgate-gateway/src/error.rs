@@ -55,8 +55,9 @@ pub enum GatewayError {
     /// The upstream did not send its response head in time.
     #[error("upstream did not answer within {0} ms")]
     UpstreamTimeout(u64),
-    /// The counter store failed (a distributed store that is down).
-    #[error("rate-limit store unavailable: {0}")]
+    /// The counter store failed: a shared store that cannot be reached while a limit of
+    /// the request fails closed (503), or a store that answered nonsense (500).
+    #[error("{}", store_message(.0))]
     Store(#[from] StoreError),
     /// The configuration contradicts itself (a key's account or tier is missing).
     #[error("gateway misconfigured: {0}")]
@@ -77,7 +78,10 @@ impl GatewayError {
                 StatusCode::BAD_GATEWAY
             }
             GatewayError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            GatewayError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            GatewayError::Store(StoreError::Unavailable(_) | StoreError::Timeout(_)) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            GatewayError::Store(StoreError::Backend(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             GatewayError::Misconfigured(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -97,11 +101,32 @@ impl GatewayError {
                 "upstream_unavailable"
             }
             GatewayError::UpstreamTimeout(_) => "upstream_timeout",
-            GatewayError::Store(_) => "store_unavailable",
+            GatewayError::Store(StoreError::Unavailable(_) | StoreError::Timeout(_)) => {
+                "store_unavailable"
+            }
+            GatewayError::Store(StoreError::Backend(_)) => "store_error",
             GatewayError::Misconfigured(_) => "internal_error",
         }
     }
 }
+
+/// What a client reads when the store fails: that the refusal comes from the failure
+/// policy, not from a limit, and why.
+fn store_message(error: &StoreError) -> String {
+    match error {
+        StoreError::Unavailable(detail) => format!(
+            "rate-limit store unavailable; request refused by fail_closed policy ({detail})"
+        ),
+        StoreError::Timeout(ms) => format!(
+            "rate-limit store did not answer within {ms} ms; request refused by fail_closed policy"
+        ),
+        StoreError::Backend(detail) => format!("rate-limit store failed: {detail}"),
+    }
+}
+
+/// Seconds a client should wait before retrying a request the store's outage refused:
+/// an instance tries the store again about once a second.
+const STORE_RETRY_AFTER: HeaderValue = HeaderValue::from_static("1");
 
 /// A byte count in the largest binary unit that divides it exactly ("10 MB").
 fn human_size(bytes: u64) -> String {
@@ -130,7 +155,13 @@ pub(crate) fn json_response(status: StatusCode, body: String) -> Response {
 
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
-        json_response(self.status(), error_body(self.kind(), &self.to_string()))
+        let mut response = json_response(self.status(), error_body(self.kind(), &self.to_string()));
+        if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, STORE_RETRY_AFTER);
+        }
+        response
     }
 }
 
@@ -153,5 +184,25 @@ mod tests {
         assert_eq!(big.status(), StatusCode::PAYLOAD_TOO_LARGE);
         assert!(big.to_string().contains("10 B (10 bytes)"));
         assert_eq!(human_size(10 << 20), "10 MB");
+    }
+
+    #[test]
+    fn an_unreachable_store_is_a_503_that_names_the_policy() {
+        let e = GatewayError::from(StoreError::Unavailable(
+            "the shared rate-limit store is unreachable and the limit rpm fails closed".into(),
+        ));
+        let response = e.clone().into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(e.kind(), "store_unavailable");
+        assert!(e
+            .to_string()
+            .starts_with("rate-limit store unavailable; request refused by fail_closed policy"));
+        let timeout = GatewayError::from(StoreError::Timeout(250));
+        assert_eq!(timeout.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(timeout.to_string().contains("within 250 ms"));
+        let broken = GatewayError::from(StoreError::Backend("ERR user_script".into()));
+        assert_eq!(broken.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(broken.kind(), "store_error");
     }
 }

@@ -31,6 +31,7 @@
 //! - `lease`: concurrency slots released when the response body ends or is dropped.
 //! - `settle` / `usage`: token reservations settled from the JSON or SSE `usage`.
 //! - `upstream`: the pooled client and forwarding.
+//! - `health`: `/healthz`, and [`StoreHealth`] as the binary reports it for its store.
 //! - `self_service`: `/api/v1/api_keys/rate_limits` and `/api/v1/api_keys/rate_limit_logs`.
 //! - [`error`]: [`GatewayError`], every failure with its status, as one JSON shape.
 
@@ -39,6 +40,7 @@ mod auth;
 mod body;
 pub mod error;
 mod headers;
+mod health;
 mod json;
 mod lease;
 mod limits;
@@ -56,6 +58,7 @@ mod usage;
 
 pub use app::{app, RATE_LIMITS_PATH, RATE_LIMIT_LOGS_PATH};
 pub use error::GatewayError;
+pub use health::{HealthCheck, StoreHealth, HEALTH_PATH};
 pub use log::{Rejection, RejectionLog};
 pub use serve::serve;
 pub use state::GatewayState;

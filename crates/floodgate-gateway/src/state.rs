@@ -1,6 +1,7 @@
 //! The gateway's shared state: the installed configuration (swappable while requests
-//! run), the counter store, the upstream client and the rate-limit log.
+//! run), the counter store and its health, the upstream client and the rate-limit log.
 
+use crate::health::{HealthCheck, StoreHealth};
 use crate::limits::LimitCache;
 use crate::log::RejectionLog;
 use crate::routes::CompiledRoute;
@@ -60,6 +61,9 @@ pub struct GatewayState {
     pub(crate) log: RejectionLog,
     /// Source of fresh lease ids for concurrency slots.
     next_lease: AtomicU64,
+    /// Reads the store's health for `/healthz`; `None` for a store that is always
+    /// healthy (in this process).
+    health: Option<HealthCheck>,
 }
 
 impl std::fmt::Debug for GatewayState {
@@ -91,7 +95,23 @@ impl GatewayState {
             client: upstream::client(),
             log: RejectionLog::default(),
             next_lease: AtomicU64::new(seed),
+            health: None,
         })
+    }
+
+    /// The same, with `/healthz` reporting what `check` says of the store (a shared
+    /// store that may be away, e.g. Redis behind a fallback).
+    #[must_use]
+    pub fn with_health_check(mut self, check: HealthCheck) -> Self {
+        self.health = Some(check);
+        self
+    }
+
+    /// Where the store stands now.
+    pub fn store_health(&self) -> StoreHealth {
+        self.health
+            .as_ref()
+            .map_or(StoreHealth::Healthy, |check| check())
     }
 
     /// Installs a new configuration; requests in flight finish under the old one, and

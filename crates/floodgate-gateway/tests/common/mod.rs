@@ -125,6 +125,12 @@ pub(crate) async fn start_without_mock(config: Config) -> Harness {
     let clock = FakeClock::new(FakeClock::at_new_year().now() + 12 * 3600 * NANOS_PER_SEC);
     let store = Arc::new(MemoryStore::new(Arc::new(clock.clone())));
     let state = Arc::new(GatewayState::with_store(config, store).expect("upstream URL"));
+    serve_state(state, clock).await
+}
+
+/// Serves a gateway state the test built itself (its own store or health check);
+/// `clock` is only recorded in the harness.
+pub(crate) async fn serve_state(state: Arc<GatewayState>, clock: FakeClock) -> Harness {
     let (l, addr) = listener().await;
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(floodgate_gateway::serve(l, Arc::clone(&state), async {
