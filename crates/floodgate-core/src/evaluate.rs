@@ -85,7 +85,7 @@ pub fn evaluate(
         }
     }
     let admitted = denial.is_none();
-    let mut dimensions = Vec::with_capacity(limits.len());
+    let mut dimensions = crate::decision::Dimensions::with_capacity(limits.len());
     for (i, limit) in limits.iter().enumerate() {
         let state = &mut states[i];
         let prepared = match kept.get(i) {

@@ -97,7 +97,7 @@ pub(crate) fn decision(
     if let Some(wait) = blocked {
         return Decision {
             at,
-            dimensions,
+            dimensions: dimensions.into(),
             denial: Some(Denial {
                 reason: DenialReason::Blocked,
                 retry_after: Some(wait),
@@ -136,7 +136,7 @@ pub(crate) fn decision(
     }
     Decision {
         at,
-        dimensions,
+        dimensions: dimensions.into(),
         denial,
         shadow_denials,
     }
