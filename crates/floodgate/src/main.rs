@@ -1,9 +1,10 @@
 //! The `floodgate` binary: one executable for every role.
 //!
-//! Each subcommand lives in its own module under [`cmd`]; this file only parses the
-//! command line and dispatches.
+//! Each subcommand lives in its own module under [`cmd`]; [`store`] builds the counter
+//! store the config asks for; this file only parses the command line and dispatches.
 
 mod cmd;
+mod store;
 
 use clap::{Parser, Subcommand};
 

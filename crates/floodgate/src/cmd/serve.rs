@@ -1,5 +1,6 @@
-//! `floodgate serve`: the gateway in front of a model API, configured by one file; the
-//! listening address and the upstream can be overridden on the command line.
+//! `floodgate serve`: the gateway in front of a model API, configured by one file (its
+//! `[store]` picks memory or Redis); the listening address and the upstream can be
+//! overridden on the command line.
 
 use anyhow::Context;
 use floodgate_config::Config;
@@ -95,8 +96,14 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     init_logging();
     let config = load(args)?;
     let listen = config.server.listen;
-    let state = Arc::new(GatewayState::new(config)?);
-    runtime(args.threads)?.block_on(async {
+    let runtime = runtime(args.threads)?;
+    let built = crate::store::build(&config.store)?;
+    let mut state = GatewayState::with_store(config, built.store)?;
+    if let Some(health) = built.health {
+        state = state.with_health_check(health);
+    }
+    let state = Arc::new(state);
+    runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {listen}"))?;

@@ -1,0 +1,114 @@
+//! The counter store `[store]` asks for: the memory store, or Redis behind the fallback
+//! that applies each limit's failure policy while Redis is away.
+//!
+//! Redis is reached lazily, so `floodgate serve` starts (and answers under the failure
+//! policy) while Redis is down, and moves to Redis once it answers.
+
+use floodgate_config::{RedisNodes, RedisStoreConfig, StoreConfig};
+use floodgate_core::{Clock, SystemClock};
+use floodgate_gateway::{HealthCheck, StoreHealth};
+use floodgate_redis::{FallbackStore, Health, RedisConfig, RedisStore};
+use floodgate_store::{MemoryStore, Store};
+use std::sync::Arc;
+
+/// A store, and how `/healthz` reads its health (`None`: always healthy).
+pub(crate) struct BuiltStore {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) health: Option<HealthCheck>,
+}
+
+/// The store of `config`; fails only on a Redis URL the client refuses.
+pub(crate) fn build(config: &StoreConfig) -> anyhow::Result<BuiltStore> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    match config {
+        StoreConfig::Memory => Ok(BuiltStore {
+            store: Arc::new(MemoryStore::new(clock)),
+            health: None,
+        }),
+        StoreConfig::Redis(redis) => {
+            let redis_config = redis_config(redis);
+            let shared = RedisStore::lazy(&redis_config)?;
+            tracing::info!(
+                store = shared.name(),
+                timeout_ms = redis.timeout.as_millis(),
+                "counters on redis; connecting on first use"
+            );
+            let fallback = Arc::new(
+                FallbackStore::new(shared, clock).with_probe_interval(redis.probe_interval),
+            );
+            let watched = Arc::clone(&fallback);
+            Ok(BuiltStore {
+                store: fallback,
+                health: Some(Arc::new(move || match watched.health() {
+                    Health::Healthy => StoreHealth::Healthy,
+                    Health::Degraded { since, error } => StoreHealth::Degraded { since, error },
+                })),
+            })
+        }
+    }
+}
+
+fn redis_config(redis: &RedisStoreConfig) -> RedisConfig {
+    let config = match &redis.nodes {
+        RedisNodes::Single(url) => RedisConfig::single(url.clone()),
+        RedisNodes::Cluster(nodes) => RedisConfig::cluster(nodes.iter().cloned()),
+    };
+    config.with_timeout(redis.timeout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn memory_is_always_healthy() {
+        let built = build(&StoreConfig::Memory).unwrap();
+        assert_eq!(built.store.name(), "memory");
+        assert!(built.health.is_none());
+    }
+
+    #[tokio::test]
+    async fn redis_starts_without_a_server_and_reports_its_outage() {
+        // Port 1 is privileged and never a Redis: every call is refused at once.
+        let built = build(&StoreConfig::Redis(RedisStoreConfig {
+            nodes: RedisNodes::Single("redis://127.0.0.1:1".into()),
+            timeout: Duration::from_millis(200),
+            probe_interval: Duration::from_secs(1),
+        }))
+        .unwrap();
+        assert_eq!(built.store.name(), "redis");
+        let health = built.health.expect("a shared store reports its health");
+        assert_eq!(health(), StoreHealth::Healthy, "nothing failed yet");
+        let limits = [floodgate_core::Limit::new(
+            floodgate_core::Scope::Key,
+            floodgate_core::Unit::Requests,
+            floodgate_core::Window::MINUTE,
+            2,
+            "m",
+        )];
+        let request = floodgate_store::DecideRequest {
+            subjects: floodgate_store::Subjects {
+                key: "k",
+                account: "a",
+            },
+            limits: &limits,
+            costs: &floodgate_core::Costs::one_request(),
+            lease: floodgate_core::LeaseId(1),
+            abuse: None,
+        };
+        let decision = built.store.decide(&request).await.unwrap();
+        assert!(decision.allowed(), "fail_open (the default) answers locally");
+        assert!(matches!(health(), StoreHealth::Degraded { .. }));
+    }
+
+    #[test]
+    fn a_url_the_client_refuses_stops_the_server() {
+        let refused = build(&StoreConfig::Redis(RedisStoreConfig {
+            nodes: RedisNodes::Cluster(Vec::new()),
+            timeout: Duration::from_millis(200),
+            probe_interval: Duration::from_secs(1),
+        }));
+        assert!(refused.is_err());
+    }
+}
