@@ -8,7 +8,9 @@ use floodgate_mock::MockOptions;
 use serde_json::json;
 use std::time::Duration;
 
-const JOB: Duration = Duration::from_millis(400);
+/// Long enough that the first poll, right after submitting, lands in the queued quarter
+/// even on a busy machine.
+const JOB: Duration = Duration::from_secs(2);
 
 fn options() -> MockOptions {
     MockOptions {
