@@ -18,14 +18,23 @@ local EXPIRY_SET = 2 * E9
 local EXPIRY_FIELD = '~x'
 local MAX_OFFSET = 9007199254740992
 
-local clock = redis.call('TIME')
+-- Standard functions as locals: a script runs its whole text on every call, and a local
+-- is read straight from a register or upvalue where a global costs a table lookup (two
+-- for `string.sub`); the decision script spends a good part of its time on such reads.
+local tonumber, ipairs, unpack = tonumber, ipairs, unpack
+local sub, find, format, match, gmatch = string.sub, string.find, string.format, string.match, string.gmatch
+local concat = table.concat
+local floor, ceil, min, max = math.floor, math.ceil, math.min, math.max
+local call = redis.call
+
+local clock = call('TIME')
 local NOW_S = tonumber(clock[1])
 local NOW_US = tonumber(clock[2])
 local NOW_N = NOW_US * 1000
 
 -- floor(a / b) for integers, exact where the quotient's double rounding is not
 local function idiv(a, b)
-  local q = math.floor(a / b)
+  local q = floor(a / b)
   local r = a - q * b
   if r < 0 then q = q - 1 elseif r >= b then q = q + 1 end
   return q
@@ -35,8 +44,8 @@ end
 local function rel(text)
   local len = #text
   if len > 9 then
-    return (tonumber(string.sub(text, 1, len - 9)) - NOW_S) * E9
-      + (tonumber(string.sub(text, len - 8)) - NOW_N)
+    return (tonumber(sub(text, 1, len - 9)) - NOW_S) * E9
+      + (tonumber(sub(text, len - 8)) - NOW_N)
   end
   return -NOW_S * E9 + (tonumber(text) - NOW_N)
 end
@@ -45,7 +54,7 @@ end
 local function abs(offset)
   local t = NOW_N + offset
   local carry = idiv(t, E9)
-  return string.format('%d%09d', NOW_S + carry, t - carry * E9)
+  return format('%d%09d', NOW_S + carry, t - carry * E9)
 end
 
 local function days_from_civil(y, m, d)
@@ -95,17 +104,28 @@ end
 -- limits arrive as 8 arguments each: key index, hash field, kind ('r' rolling, 'd' day,
 -- 'm' month, 'c' concurrency), p1, p2, max, amount, shadow
 local function parse_limits(from)
-  local limits = {}
-  local i = from
-  while i + 7 <= #ARGV do
+  local limits, n = {}, 0
+  local argv, keys = ARGV, KEYS
+  -- a day's (or month's) end is the same for every limit with the same boundary
+  local ends = {}
+  for i = from, #argv - 7, 8 do
+    local kind = argv[i + 2]
     local l = {
-      key = KEYS[tonumber(ARGV[i])], field = ARGV[i + 1], kind = ARGV[i + 2],
-      p1 = tonumber(ARGV[i + 3]), p2 = tonumber(ARGV[i + 4]), max = tonumber(ARGV[i + 5]),
-      amount = tonumber(ARGV[i + 6]), shadow = ARGV[i + 7] == '1',
+      key = keys[tonumber(argv[i])], field = argv[i + 1], kind = kind,
+      p1 = tonumber(argv[i + 3]), p2 = tonumber(argv[i + 4]), max = tonumber(argv[i + 5]),
+      amount = tonumber(argv[i + 6]), shadow = argv[i + 7] == '1',
     }
-    if l.kind == 'd' or l.kind == 'm' then l.end_now = period_end(l.kind, l.p1, NOW_S, NOW_N) end
-    limits[#limits + 1] = l
-    i = i + 8
+    if kind == 'd' or kind == 'm' then
+      local at = kind .. argv[i + 3]
+      local e = ends[at]
+      if not e then
+        e = period_end(kind, l.p1, NOW_S, NOW_N)
+        ends[at] = e
+      end
+      l.end_now = e
+    end
+    n = n + 1
+    limits[n] = l
   end
   return limits
 end
@@ -129,7 +149,7 @@ local function load_all(limits)
     local h = hashes[key]
     local n = #h.fields
     h.fields[n + 1] = EXPIRY_FIELD
-    h.values = redis.call('HMGET', key, unpack(h.fields))
+    h.values = call('HMGET', key, unpack(h.fields))
     local expiry = h.values[n + 1]
     if expiry then h.expiry = rel(expiry) end
   end
@@ -140,19 +160,19 @@ end
 local function load_state(l)
   local raw = l.raw
   if l.kind == 'r' then
-    if raw and string.find(raw, '^%d+$') then return { tat = rel(raw) } end
+    if raw and find(raw, '^%d+$') then return { tat = rel(raw) } end
     return { tat = 0 }
   elseif l.kind == 'c' then
     local leases = {}
     if raw then
-      for id, n, x in string.gmatch(raw, '([^,;]+),(%d+),(%d+)') do
+      for id, n, x in gmatch(raw, '([^,;]+),(%d+),(%d+)') do
         leases[#leases + 1] = { id = id, n = tonumber(n), x = rel(x) }
       end
     end
     return { leases = leases }
   end
   if raw then
-    local e, u = string.match(raw, '^(%d+):(%d+)$')
+    local e, u = match(raw, '^(%d+):(%d+)$')
     if e then return { e = rel(e), u = tonumber(u) } end
   end
   return { e = 0, u = 0 }
@@ -203,7 +223,7 @@ local function check(l, st, cost)
     if cost == 0 then return -1 end
     if cost > l.max then return -2 end
     if live_slots(st) + cost <= l.max then return -1 end
-    return math.min(earliest_expiry(st) or 0, CONCURRENCY_RETRY_CAP)
+    return min(earliest_expiry(st) or 0, CONCURRENCY_RETRY_CAP)
   end
   if cost > l.max then return -2 end
   if used_now(st) + cost <= l.max then return -1 end
@@ -235,12 +255,12 @@ local function status(l, st)
   if l.kind == 'r' then
     local occ = occupied(st)
     local remaining = 0
-    if occ < l.p2 then remaining = math.min(idiv(l.p2 - occ, l.p1), l.max) end
+    if occ < l.p2 then remaining = min(idiv(l.p2 - occ, l.p1), l.max) end
     return remaining, occ
   elseif l.kind == 'c' then
-    return math.max(l.max - live_slots(st), 0), earliest_expiry(st) or 0
+    return max(l.max - live_slots(st), 0), earliest_expiry(st) or 0
   end
-  return math.max(l.max - used_now(st), 0), l.end_now
+  return max(l.max - used_now(st), 0), l.end_now
 end
 
 -- queues a counter's write, or its removal once it says nothing (so no key is left
@@ -253,12 +273,12 @@ local function store_state(l, st)
     purge(st)
     local parts = {}
     for _, lease in ipairs(st.leases) do
-      parts[#parts + 1] = lease.id .. ',' .. string.format('%d', lease.n) .. ',' .. abs(lease.x)
+      parts[#parts + 1] = lease.id .. ',' .. format('%d', lease.n) .. ',' .. abs(lease.x)
       if lease.x > keep then keep = lease.x end
     end
-    text = table.concat(parts, ';')
+    text = concat(parts, ';')
   elseif st.u > 0 then
-    keep, text = st.e, abs(st.e) .. ':' .. string.format('%d', st.u)
+    keep, text = st.e, abs(st.e) .. ':' .. format('%d', st.u)
   end
   local h = hashes[l.key]
   if keep <= 0 then
@@ -275,7 +295,7 @@ end
 local function flush()
   for _, key in ipairs(hash_order) do
     local h = hashes[key]
-    if #h.dels > 0 then redis.call('HDEL', key, unpack(h.dels)) end
+    if #h.dels > 0 then call('HDEL', key, unpack(h.dels)) end
     if #h.sets > 0 then
       local extend = h.keep > 0 and (h.expiry == nil or h.keep + EXPIRY_MIN > h.expiry)
       local expiry = h.keep + EXPIRY_SET
@@ -283,15 +303,15 @@ local function flush()
         h.sets[#h.sets + 1] = EXPIRY_FIELD
         h.sets[#h.sets + 1] = abs(expiry)
       end
-      redis.call('HSET', key, unpack(h.sets))
-      if extend then redis.call('PEXPIRE', key, math.ceil(expiry / 1000000)) end
+      call('HSET', key, unpack(h.sets))
+      if extend then call('PEXPIRE', key, ceil(expiry / 1000000)) end
     end
   end
 end
 
 -- ns left on an abuse block in force on the key's abuse hash, or -1
 local function blocked_for(key)
-  local until_text = redis.call('HGET', key, 'u')
+  local until_text = call('HGET', key, 'u')
   if until_text then
     local left = rel(until_text)
     if left > 0 then return left end
