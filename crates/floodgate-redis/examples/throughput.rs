@@ -1,6 +1,8 @@
 //! Decisions per second through the Redis store, against the ceiling of the same server.
 //!
-//! Starts its own redis-server on a free loopback port, then measures:
+//! Starts its own redis-server on a free loopback port (or, given `--port`, uses the one
+//! listening there, which is how `bench/redis.sh` runs it with each process on its own
+//! core), then measures:
 //! 1. `redis-benchmark` running a one-line `EVALSHA` script with 64 clients, unpipelined
 //!    (`-P 1`) and pipelined (`-P 16`): what the server does at best per script call;
 //! 2. [`RedisStore::decide`] with 64 concurrent callers on one store (one multiplexed
@@ -10,7 +12,7 @@
 //!    and the server's time per decision script.
 //!
 //! ```sh
-//! cargo run --release -p floodgate-redis --example throughput [seconds]
+//! cargo run --release -p floodgate-redis --example throughput [seconds] [--port PORT]
 //! ```
 
 #[path = "../tests/support/mod.rs"]
@@ -27,27 +29,63 @@ use support::RedisServer;
 
 const CALLERS: u64 = 64;
 
-/// `EVALSHA` calls the server has run since its statistics were reset, and the
-/// microseconds each took on the server, from `INFO commandstats`.
-fn evalsha_stats(server: &RedisServer) -> (u64, f64) {
+/// The server measured: one this example started, or one already listening.
+enum Target {
+    Own(RedisServer),
+    Running(u16),
+}
+
+impl Target {
+    fn port(&self) -> u16 {
+        match self {
+            Target::Own(server) => server.port(),
+            Target::Running(port) => *port,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port())
+    }
+
+    fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p"])
+            .arg(self.port().to_string())
+            .args(args)
+            .output()
+            .expect("redis-cli runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+/// Every command the server has run since its statistics were reset, from
+/// `INFO commandstats`: name, calls and server microseconds per call. Commands a script
+/// runs (`time`, `hmget`, `hset`, ...) are listed too, inside their `evalsha`.
+fn command_stats(server: &Target) -> Vec<(String, u64, f64)> {
     let info = server.cli(&["info", "commandstats"]);
-    let Some(line) = info
-        .lines()
-        .find_map(|l| l.strip_prefix("cmdstat_evalsha:"))
-    else {
-        return (0, 0.0);
-    };
-    let field = |name: &str| {
-        line.split(',')
-            .find_map(|kv| kv.strip_prefix(name))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (field("calls=") as u64, field("usec_per_call="))
+    info.lines()
+        .filter_map(|l| l.strip_prefix("cmdstat_"))
+        .filter_map(|l| {
+            let (name, fields) = l.split_once(':')?;
+            let field = |key: &str| {
+                fields
+                    .split(',')
+                    .find_map(|kv| kv.strip_prefix(key))
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+                    .unwrap_or(0.0)
+            };
+            Some((
+                name.to_owned(),
+                field("calls=") as u64,
+                field("usec_per_call="),
+            ))
+        })
+        .filter(|(name, _, _)| !name.starts_with("config") && !name.starts_with("info"))
+        .collect()
 }
 
 /// Requests per second `redis-benchmark` reports for a one-line script.
-fn redis_benchmark(server: &RedisServer, sha: &str, pipeline: u32) -> f64 {
+fn redis_benchmark(server: &Target, sha: &str, pipeline: u32) -> f64 {
     let out = Command::new("redis-benchmark")
         .args(["-h", "127.0.0.1", "-p"])
         .arg(server.port().to_string())
@@ -66,17 +104,30 @@ fn redis_benchmark(server: &RedisServer, sha: &str, pipeline: u32) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let seconds: u64 = std::env::args()
-        .nth(1)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let port = args
+        .iter()
+        .position(|a| a == "--port")
+        .and_then(|i| args.get(i + 1))
+        .map(|p| p.parse::<u16>().expect("--port takes a port number"));
+    let seconds: u64 = args
+        .first()
+        .filter(|a| !a.starts_with("--"))
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
-    let server = RedisServer::start();
-    let sha = server
-        .cli(&["script", "load", "return 1"])
-        .trim()
-        .to_owned();
-    let unpipelined = redis_benchmark(&server, &sha, 1);
-    let pipelined = redis_benchmark(&server, &sha, 16);
+    let server = port.map_or_else(|| Target::Own(RedisServer::start()), Target::Running);
+    // Against a server someone else started, `bench/redis.sh` runs redis-benchmark itself
+    // (pinned to its own core) and this measures the store only.
+    let ceiling = matches!(server, Target::Own(_)).then(|| {
+        let sha = server
+            .cli(&["script", "load", "return 1"])
+            .trim()
+            .to_owned();
+        (
+            redis_benchmark(&server, &sha, 1),
+            redis_benchmark(&server, &sha, 16),
+        )
+    });
 
     let store = Arc::new(
         RedisStore::connect(
@@ -142,22 +193,39 @@ async fn main() {
     let elapsed = started.elapsed().as_secs_f64();
     let decisions = decided.load(Ordering::Relaxed);
     let per_second = decisions as f64 / elapsed;
-    let (evalsha, server_usec) = evalsha_stats(&server);
+    let stats = command_stats(&server);
+    let (evalsha, server_usec) = stats
+        .iter()
+        .find(|(name, _, _)| name == "evalsha")
+        .map_or((0, 0.0), |(_, calls, usec)| (*calls, *usec));
     let commands = evalsha as f64 / decisions as f64;
 
-    println!("redis-benchmark EVALSHA 'return 1', 64 clients, unpipelined: {unpipelined:>10.0} /s");
-    println!("redis-benchmark EVALSHA 'return 1', 64 clients, -P 16:       {pipelined:>10.0} /s");
     println!(
         "RedisStore::decide, 3 dimensions, {CALLERS} callers, one store: {per_second:>10.0} /s"
     );
-    println!(
-        "ratio to unpipelined EVALSHA: {:.2}",
-        per_second / unpipelined
-    );
-    println!(
-        "ratio to pipelined EVALSHA:   {:.2}",
-        per_second / pipelined
-    );
+    if let Some((unpipelined, pipelined)) = ceiling {
+        println!(
+            "redis-benchmark EVALSHA 'return 1', 64 clients, unpipelined: {unpipelined:>10.0} /s"
+        );
+        println!(
+            "redis-benchmark EVALSHA 'return 1', 64 clients, -P 16:       {pipelined:>10.0} /s"
+        );
+        println!(
+            "ratio to unpipelined EVALSHA: {:.2}",
+            per_second / unpipelined
+        );
+        println!(
+            "ratio to pipelined EVALSHA:   {:.2}",
+            per_second / pipelined
+        );
+    }
     println!("EVALSHA per decision: {commands:.3} ({decisions} decisions in {elapsed:.1} s)");
     println!("server time per decision (EVALSHA usec_per_call): {server_usec:.1} us");
+    println!("every command the server ran, per decision (script commands inside EVALSHA):");
+    for (name, calls, usec) in &stats {
+        println!(
+            "  {name:<10} {:>7.3} per decision, {usec:>6.2} us each",
+            *calls as f64 / decisions as f64
+        );
+    }
 }

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Redis store benchmark, in one run against one redis-server on 127.0.0.1:
+#   (a) the server's ceiling for script calls: redis-benchmark running a one-line script
+#       (`SCRIPT LOAD "return 1"`, then `EVALSHA <sha> 0`), 64 clients, 200,000 calls,
+#       unpipelined and with -P 16;
+#   (b) floodgate's RedisStore: decisions per second from 64 concurrent callers sharing one
+#       store (one multiplexed connection), each a three-dimension decision (requests per
+#       minute per key, tokens per minute per account, requests per day per key) on
+#       distinct keys, all admitted (release build of the `throughput` example);
+#   (c) Redis commands per decision, from INFO commandstats (target: exactly 1 EVALSHA),
+#       the server's time per decision script (usec_per_call), and how many decisions the
+#       SLOWLOG caught above 200 us.
+# The report gives (b) / (a, unpipelined): the target is >= 1.5.
+#
+# Usage: bench/redis.sh [--seconds 10]
+#        THROUGHPUT_BIN=path/to/throughput bench/redis.sh   (skips the release build)
+#
+# With two or more cores, redis-server runs on the last core and the load (redis-benchmark,
+# then the store's callers) on core 0, so the client does not steal the server's time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds=10
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --seconds) seconds="$2"; shift ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+scripts/install-deps.sh redis-server
+command -v redis-benchmark >/dev/null || scripts/install-deps.sh redis-tools
+
+if [ -n "${THROUGHPUT_BIN:-}" ]; then
+  throughput=$THROUGHPUT_BIN
+else
+  echo "== building the throughput driver (release)" >&2
+  cargo build --release --locked -p floodgate-redis --example throughput >&2
+  throughput=target/release/examples/throughput
+fi
+
+cores=$(nproc)
+if [ "$cores" -ge 2 ]; then
+  pin_server=(taskset -c "$((cores - 1))")
+  pin_load=(taskset -c 0)
+  placement="redis-server on CPU $((cores - 1)); redis-benchmark and the store's callers on CPU 0"
+else
+  pin_server=()
+  pin_load=()
+  placement="one core: server and load share it"
+fi
+
+# A free loopback port, from BENCH_REDIS_PORT (default 19201) upwards.
+port=${BENCH_REDIS_PORT:-19201}
+while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+
+dir=$(mktemp -d)
+"${pin_server[@]}" redis-server --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
+  --protected-mode no --dir "$dir" >"$dir/log" 2>&1 &
+server_pid=$!
+cleanup() {
+  kill "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+cli() { redis-cli -h 127.0.0.1 -p "$port" "$@"; }
+for _ in $(seq 100); do
+  [ "$(cli ping 2>/dev/null)" = "PONG" ] && break
+  sleep 0.05
+done
+[ "$(cli ping)" = "PONG" ] || { cat "$dir/log" >&2; exit 1; }
+
+# (a) the ceiling.
+sha=$(cli script load "return 1")
+rps() { awk '/requests per second/ { for (i = 1; i <= NF; i++) if ($(i+1) == "requests") print $i }' | tail -1; }
+echo "== (a) redis-benchmark EVALSHA 'return 1', 64 clients" >&2
+unpipelined=$("${pin_load[@]}" redis-benchmark -h 127.0.0.1 -p "$port" -n 200000 -c 64 -q \
+  evalsha "$sha" 0 | tr '\r' '\n' | rps)
+pipelined=$("${pin_load[@]}" redis-benchmark -h 127.0.0.1 -p "$port" -n 200000 -c 64 -P 16 -q \
+  evalsha "$sha" 0 | tr '\r' '\n' | rps)
+
+# (b) and (c): the store, with the server's statistics and slow log reset first.
+cli flushall >/dev/null
+cli config set slowlog-log-slower-than 200 >/dev/null
+cli slowlog reset >/dev/null
+echo "== (b) RedisStore decisions, ${seconds} s" >&2
+store_report=$("${pin_load[@]}" "$throughput" "$seconds" --port "$port")
+slow=$(cli slowlog len)
+decisions=$(echo "$store_report" | awk '/^RedisStore::decide/ { print $(NF-1) }')
+ratio=$(awk -v b="$decisions" -v a="$unpipelined" 'BEGIN { printf "%.2f", b / a }')
+ratio_p=$(awk -v b="$decisions" -v a="$pipelined" 'BEGIN { printf "%.2f", b / a }')
+
+cat <<REPORT
+
+== Redis store benchmark
+machine:   $(lscpu 2>/dev/null | awk -F: '/Model name/ { gsub(/^ +/, "", $2); print $2; exit }'), $cores cores; $(redis-server --version | awk '{ print $1, $2, $3 }')
+placement: $placement
+(a) redis-benchmark EVALSHA 'return 1', 64 clients, unpipelined: $unpipelined /s
+    same, -P 16:                                               $pipelined /s
+(b) and (c):
+$(echo "$store_report" | sed 's/^/    /')
+    decisions slower than 200 us on the server (SLOWLOG): $slow
+ratio (b) / (a, unpipelined): $ratio   (target >= 1.5)
+ratio (b) / (a, -P 16):       $ratio_p
+REPORT
