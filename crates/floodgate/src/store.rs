@@ -98,7 +98,10 @@ mod tests {
             abuse: None,
         };
         let decision = built.store.decide(&request).await.unwrap();
-        assert!(decision.allowed(), "fail_open (the default) answers locally");
+        assert!(
+            decision.allowed(),
+            "fail_open (the default) answers locally"
+        );
         assert!(matches!(health(), StoreHealth::Degraded { .. }));
     }
 
