@@ -85,6 +85,7 @@ pipelined=$("${pin_load[@]}" redis-benchmark -h 127.0.0.1 -p "$port" -n 200000 -
 # (b) and (c): the store, with the server's statistics and slow log reset first.
 cli flushall >/dev/null
 cli config set slowlog-log-slower-than 200 >/dev/null
+cli config set slowlog-max-len 1000000 >/dev/null
 cli slowlog reset >/dev/null
 echo "== (b) RedisStore decisions, ${seconds} s" >&2
 store_report=$("${pin_load[@]}" "$throughput" "$seconds" --port "$port")
