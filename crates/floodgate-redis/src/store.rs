@@ -153,7 +153,12 @@ impl Store for RedisStore {
     }
 
     async fn decide(&self, request: &DecideRequest<'_>) -> Result<Decision, StoreError> {
-        self.decide_on_redis(request).await
+        // On a cluster a decision may be several calls (a key's block, global
+        // reservations, the account's script, refunds), each bounded by the timeout; the
+        // whole is bounded too, so no request waits on Redis longer than the timeout.
+        tokio::time::timeout(self.timeout, self.decide_on_redis(request))
+            .await
+            .unwrap_or(Err(StoreError::Timeout(millis(self.timeout))))
     }
 
     async fn settle(&self, request: &SettleRequest<'_>) -> Result<(), StoreError> {
