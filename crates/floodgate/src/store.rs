@@ -4,12 +4,22 @@
 //! Redis is reached lazily, so `floodgate serve` starts (and answers under the failure
 //! policy) while Redis is down, and moves to Redis once it answers.
 
-use floodgate_config::{RedisNodes, RedisStoreConfig, StoreConfig};
+use floodgate_config::{Config, RedisNodes, RedisStoreConfig, StoreConfig};
 use floodgate_core::{Clock, SystemClock};
-use floodgate_gateway::{HealthCheck, StoreHealth};
+use floodgate_gateway::{GatewayState, HealthCheck, StoreHealth};
 use floodgate_redis::{FallbackStore, Health, RedisConfig, RedisStore};
 use floodgate_store::{MemoryStore, Store};
 use std::sync::Arc;
+
+/// The gateway's state for `config`, on the store its `[store]` asks for.
+pub(crate) fn gateway_state(config: Config) -> anyhow::Result<GatewayState> {
+    let built = build(&config.store)?;
+    let state = GatewayState::with_store(config, built.store)?;
+    Ok(match built.health {
+        Some(health) => state.with_health_check(health),
+        None => state,
+    })
+}
 
 /// A store, and how `/healthz` reads its health (`None`: always healthy).
 pub(crate) struct BuiltStore {

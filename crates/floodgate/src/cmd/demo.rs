@@ -6,7 +6,6 @@ use anyhow::Context;
 use floodgate_config::{Config, KeyHash, ModelSource};
 use floodgate_core::policy::resolve;
 use floodgate_core::{Unit, Window};
-use floodgate_gateway::GatewayState;
 use floodgate_mock::MockOptions;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -117,7 +116,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let gateway_addr: SocketAddr = GATEWAY.parse()?;
     config.server.listen = gateway_addr;
     config.server.upstream = Some(format!("http://{mock_addr}"));
-    let state = Arc::new(GatewayState::new(config.clone())?);
+    let state = Arc::new(crate::store::gateway_state(config.clone())?);
     runtime(None)?.block_on(async {
         let mock = tokio::net::TcpListener::bind(mock_addr)
             .await

@@ -4,7 +4,6 @@
 
 use anyhow::Context;
 use floodgate_config::Config;
-use floodgate_gateway::GatewayState;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -96,14 +95,8 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     init_logging();
     let config = load(args)?;
     let listen = config.server.listen;
-    let runtime = runtime(args.threads)?;
-    let built = crate::store::build(&config.store)?;
-    let mut state = GatewayState::with_store(config, built.store)?;
-    if let Some(health) = built.health {
-        state = state.with_health_check(health);
-    }
-    let state = Arc::new(state);
-    runtime.block_on(async {
+    let state = Arc::new(crate::store::gateway_state(config)?);
+    runtime(args.threads)?.block_on(async {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {listen}"))?;
@@ -160,6 +153,6 @@ mod tests {
             threads: None,
         };
         let config = load(&args).unwrap();
-        assert!(GatewayState::new(config).is_err());
+        assert!(crate::store::gateway_state(config).is_err());
     }
 }
