@@ -9,7 +9,7 @@
 //! | --- | --- |
 //! | `.../chat/completions`, `.../completions` | OpenAI-shaped completion with `usage`; `"stream": true` streams SSE chunks, usage in the last one before `data: [DONE]` |
 //! | `...embeddings...` | one vector per input, with `usage` |
-//! | `...speech...`, `./tts`, `...2audio...`, `...music...` | audio bytes with an audio content type |
+//! | `...speech...`, `.../tts`, `...2audio...`, `...music...` | audio bytes with an audio content type |
 //! | `...transcriptions...`, `...translations...`, `...2txt...` | `{"text": ...}` |
 //! | any other path containing `video`, `i2v` or `t2v` | an async job: `{"task_id": ...}` |
 //! | `GET .../tasks/{id}`, `GET .../jobs/{id}`, `GET ...?task_id=` | the job's `status`: `queued`, `running`, then `succeeded` (or `failed`) after [`MockOptions::job_duration`]; 404 for an unknown task |
