@@ -6,8 +6,9 @@
 //! the store conformance suite checks that they agree.
 //!
 //! This is the hot path of every decision, so each limit's parameters are prepared once
-//! per pass ([`Prepared`]: one division for a rolling limit, a calendar lookup only when a
-//! quota's stored period has ended) and nothing is allocated beyond the decision itself.
+//! per pass ([`Prepared`]: a rolling limit's come ready from its [`Limit`], a calendar
+//! lookup only when a quota's stored period has ended) and nothing is allocated beyond the
+//! decision itself.
 
 use crate::clock::{Nanos, NANOS_PER_SEC};
 use crate::decision::{Decision, Denial, DenialReason, DimensionStatus};
@@ -128,7 +129,7 @@ impl Prepared {
     #[inline]
     fn new(limit: &Limit, state: &CounterState, now: Nanos) -> Self {
         match limit.window {
-            Window::Rolling { period } => Prepared::Rolling(Gcra::new(limit.max, period)),
+            Window::Rolling { period } => Prepared::Rolling(limit.gcra_of(period)),
             Window::Calendar { period, offset } => {
                 let quota = Quota {
                     max: limit.max,

@@ -10,13 +10,19 @@
 //! period than declared, never faster.
 
 use crate::clock::Nanos;
+use crate::reciprocal::Reciprocal;
 
 /// A rolling limit of `max` units per `period`, ready to evaluate.
+///
+/// Building one divides (the emission interval, and its reciprocal for
+/// [`remaining`](Self::remaining)); [`Limit`](crate::Limit) builds it once, so a decision
+/// divides by nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Gcra {
     emission: Nanos,
     tau: Nanos,
     max: u64,
+    per_emission: Reciprocal,
 }
 
 impl Gcra {
@@ -32,6 +38,7 @@ impl Gcra {
             emission,
             tau: emission.saturating_mul(max),
             max,
+            per_emission: Reciprocal::new(emission),
         }
     }
 
@@ -60,7 +67,7 @@ impl Gcra {
         if occupied >= self.tau {
             0
         } else {
-            ((self.tau - occupied) / self.emission).min(self.max)
+            self.per_emission.divide(self.tau - occupied).min(self.max)
         }
     }
 

@@ -26,6 +26,7 @@ pub mod lease;
 pub mod limit;
 pub mod policy;
 pub mod quota;
+mod reciprocal;
 pub mod unit;
 pub mod window;
 

@@ -46,6 +46,11 @@ pub enum FailurePolicy {
 }
 
 /// One limit that applies to a request, fully resolved from the policy.
+///
+/// A rolling limit's GCRA parameters are worked out when the limit is built (they take
+/// divisions) and kept alongside its fields; since the fields are public, the kept
+/// parameters are only used while `max` and the window's period are still the ones they
+/// were worked out from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Limit {
     /// Whose counter.
@@ -66,6 +71,34 @@ pub struct Limit {
     pub shadow: bool,
     /// Behaviour while a distributed store is unreachable.
     pub failure: FailurePolicy,
+    /// The rolling parameters worked out at construction.
+    rolling: RollingCache,
+}
+
+/// A rolling limit's [`Gcra`] with the `max` and period it was built from. It is derived
+/// from the limit's other fields, so it takes no part in comparing or hashing limits.
+#[derive(Debug, Clone, Copy)]
+struct RollingCache(Option<(u64, Nanos, Gcra)>);
+
+impl RollingCache {
+    fn new(window: Window, max: u64) -> Self {
+        Self(match window {
+            Window::Rolling { period } => Some((max, period, Gcra::new(max, period))),
+            _ => None,
+        })
+    }
+}
+
+impl PartialEq for RollingCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for RollingCache {}
+
+impl std::hash::Hash for RollingCache {
+    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
 }
 
 impl Limit {
@@ -80,6 +113,7 @@ impl Limit {
             bucket: bucket.into(),
             shadow: false,
             failure: FailurePolicy::default(),
+            rolling: RollingCache::new(window, max),
         }
     }
 
@@ -108,10 +142,21 @@ impl Limit {
     }
 
     /// The GCRA parameters of a rolling limit.
+    #[inline]
     pub fn gcra(&self) -> Option<Gcra> {
         match self.window {
-            Window::Rolling { period } => Some(Gcra::new(self.max, period)),
+            Window::Rolling { period } => Some(self.gcra_of(period)),
             _ => None,
+        }
+    }
+
+    /// The GCRA parameters of this limit over a rolling `period`: the ones worked out at
+    /// construction unless `max` or the period has changed since.
+    #[inline]
+    pub(crate) fn gcra_of(&self, period: Nanos) -> Gcra {
+        match self.rolling.0 {
+            Some((max, built_for, gcra)) if max == self.max && built_for == period => gcra,
+            _ => Gcra::new(self.max, period),
         }
     }
 
@@ -174,5 +219,37 @@ impl CounterState {
             CounterState::Quota { period_end, used } => *used == 0 || *period_end <= now,
             CounterState::Leases(leases) => lease::live_slots(leases, now) == 0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::NANOS_PER_SEC;
+    use std::hash::{BuildHasher, RandomState};
+
+    #[test]
+    fn kept_gcra_follows_changed_fields() {
+        let mut limit = Limit::new(Scope::Key, Unit::Requests, Window::MINUTE, 60, "m");
+        assert_eq!(limit.gcra(), Some(Gcra::new(60, 60 * NANOS_PER_SEC)));
+        limit.max = 7;
+        assert_eq!(limit.gcra(), Some(Gcra::new(7, 60 * NANOS_PER_SEC)));
+        limit.window = Window::SECOND;
+        assert_eq!(limit.gcra(), Some(Gcra::new(7, NANOS_PER_SEC)));
+        limit.window = Window::DAY;
+        assert_eq!(limit.gcra(), None);
+        limit.window = Window::HOUR;
+        assert_eq!(limit.gcra(), Some(Gcra::new(7, 3600 * NANOS_PER_SEC)));
+    }
+
+    #[test]
+    fn kept_gcra_takes_no_part_in_equality() {
+        let built = Limit::new(Scope::Key, Unit::Requests, Window::MINUTE, 60, "m");
+        let mut changed = Limit::new(Scope::Key, Unit::Requests, Window::DAY, 60, "m");
+        changed.window = Window::MINUTE;
+        changed.slot = built.slot.clone();
+        assert_eq!(built, changed);
+        let state = RandomState::new();
+        assert_eq!(state.hash_one(&built), state.hash_one(&changed));
     }
 }
