@@ -29,6 +29,9 @@ pub enum GatewayError {
     /// The body is not the JSON the route needs to read.
     #[error("request body is not valid JSON: {0}")]
     BadJson(String),
+    /// The body claims to be `multipart/form-data` but cannot be parsed as such.
+    #[error("request body is not valid multipart/form-data: {0}")]
+    BadMultipart(String),
     /// The JSON body lacks a field or holds a value of the wrong type.
     #[error("{0}")]
     BadField(String),
@@ -71,6 +74,7 @@ impl GatewayError {
             GatewayError::MissingKey | GatewayError::UnknownKey => StatusCode::UNAUTHORIZED,
             GatewayError::NoRoute { .. } | GatewayError::UnknownModel(_) => StatusCode::NOT_FOUND,
             GatewayError::BadJson(_)
+            | GatewayError::BadMultipart(_)
             | GatewayError::BadField(_)
             | GatewayError::BadContentLength => StatusCode::BAD_REQUEST,
             GatewayError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -93,6 +97,7 @@ impl GatewayError {
             GatewayError::UnknownKey => "invalid_api_key",
             GatewayError::NoRoute { .. } => "no_route",
             GatewayError::BadJson(_) => "invalid_json",
+            GatewayError::BadMultipart(_) => "invalid_multipart",
             GatewayError::BadField(_) => "invalid_request",
             GatewayError::UnknownModel(_) => "unknown_model",
             GatewayError::PayloadTooLarge { .. } => "payload_too_large",

@@ -152,13 +152,7 @@ impl<'de> Visitor<'de> for CountValue {
         Ok(u64::try_from(v).map_or(Field::WrongType, Field::Value))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        let whole = v.fract() == 0.0 && (0.0..=9.0e15).contains(&v);
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        Ok(if whole {
-            Field::Value(v as u64)
-        } else {
-            Field::WrongType
-        })
+        Ok(whole_count(v))
     }
     fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
         Ok(Field::WrongType)
@@ -176,6 +170,17 @@ impl<'de> Visitor<'de> for CountValue {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
         Ok(Field::WrongType)
+    }
+}
+
+/// A count written as a float: accepted when it has no fraction and fits exactly.
+pub(crate) fn whole_count(v: f64) -> Field<u64> {
+    let whole = v.fract() == 0.0 && (0.0..=9.0e15).contains(&v);
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    if whole {
+        Field::Value(v as u64)
+    } else {
+        Field::WrongType
     }
 }
 

@@ -23,7 +23,8 @@
 //!   decision -> forward -> headers -> settlement, slot release, abuse accounting.
 //! - `auth`: API keys from `Authorization: Bearer` or `x-api-key`, looked up by hash.
 //! - `routes`: method and path patterns (`*`, trailing `*`).
-//! - `target` / `json`: the model and image count, from the route or a capped JSON body.
+//! - `target` / `json` / `multipart`: the model and image count, from the route or a
+//!   capped JSON or `multipart/form-data` body.
 //! - `body`: request bodies upstream, with the streaming upload limit.
 //! - `limits`: resolved limits cached per (key, model) for one configuration.
 //! - `headers`: classic, OpenAI-style and IETF rate-limit headers, `Retry-After`.
@@ -45,6 +46,7 @@ mod json;
 mod lease;
 mod limits;
 mod log;
+mod multipart;
 mod proxy;
 mod reject;
 mod routes;

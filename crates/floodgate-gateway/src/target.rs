@@ -1,12 +1,15 @@
 //! What a request is for: its model, its image count and its compute units, read from the
-//! route or from the JSON body. The body is buffered only when one of them must be read from it, and then
-//! no further than `server.max_json_body_bytes`; otherwise it streams untouched.
+//! route or from the body (JSON, or `multipart/form-data`). The body is buffered only when
+//! one of them must be read from it, and then no further than the cap `read_cap` sets;
+//! otherwise it streams untouched. A body that was read goes upstream as the same bytes.
 
 use crate::body::{Overflow, UpstreamBody};
 use crate::error::GatewayError;
-use crate::json::{self, Field, Wanted};
+use crate::json::{self, Field, Found, Wanted};
+use crate::multipart;
 use axum::body::Body;
 use axum::http::{header, HeaderMap};
+use bytes::Bytes;
 use floodgate_config::{ComputeFormula, Config, ModelSource, Route};
 use floodgate_core::policy::ModelSpec;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -72,6 +75,55 @@ fn image_count(field: &str, found: Option<Field<u64>>) -> Result<u64, GatewayErr
     }
 }
 
+/// A body the gateway read, in the format it came in.
+enum Read {
+    /// JSON bytes (or bytes claiming nothing, tried as JSON).
+    Json(Bytes),
+    /// A `multipart/form-data` body's fields.
+    Form(multipart::Form),
+}
+
+impl Read {
+    fn scan(&self, wanted: Wanted<'_>) -> Result<Found, GatewayError> {
+        match self {
+            Read::Json(bytes) => {
+                json::scan(bytes, wanted).map_err(|e| GatewayError::BadJson(e.to_string()))
+            }
+            Read::Form(form) => Ok(form.found(wanted)?),
+        }
+    }
+
+    /// The body as the JSON value a compute formula reads.
+    fn value(&self, formula: &ComputeFormula) -> Result<serde_json::Value, GatewayError> {
+        match self {
+            Read::Json(bytes) => {
+                serde_json::from_slice(bytes).map_err(|e| GatewayError::BadJson(e.to_string()))
+            }
+            Read::Form(form) => {
+                let names: Vec<&str> = std::iter::once(formula.field.as_str())
+                    .chain(formula.factor_field.as_deref())
+                    .collect();
+                Ok(form.object(&names)?)
+            }
+        }
+    }
+}
+
+/// The most of a body the gateway buffers to read it, and what the 413 says the limit is
+/// for. A JSON body is held to `server.max_json_body` (and the route's `max_upload` if
+/// smaller); a multipart body carries files, so the route's `max_upload` is its limit,
+/// and `server.max_json_body` only for routes without one.
+fn read_cap(config: &Config, route: &Route, multipart: bool) -> (u64, &'static str) {
+    const UPLOAD: &str = " for uploads to this endpoint";
+    let json = config.server.max_json_body_bytes;
+    match (route.max_upload_bytes, multipart) {
+        (Some(max), true) => (max, UPLOAD),
+        (None, true) => (json, " for a multipart body on a route without max_upload"),
+        (Some(max), false) if max <= json => (max, UPLOAD),
+        (_, false) => (json, " for a JSON body"),
+    }
+}
+
 /// Works out the target of a request on `route`. `content_length` has already been
 /// checked against the route's upload limit.
 pub(crate) async fn extract<'c>(
@@ -85,10 +137,11 @@ pub(crate) async fn extract<'c>(
         ModelSource::Fixed(name) => (Some(model_spec(config, name)?), None),
         ModelSource::BodyField(field) => (None, Some(field.as_str())),
     };
+    let boundary = multipart::boundary(headers).transpose()?;
     let fixed_images = fixed.and_then(|m| images_field(config, route, &m.name));
     let fixed_compute = fixed.is_some_and(|m| compute_formula(config, &m.name).is_some());
-    let must_read =
-        model_field.is_some() || fixed_compute || (fixed_images.is_some() && is_json(headers));
+    let readable = boundary.is_some() || is_json(headers);
+    let must_read = model_field.is_some() || fixed_compute || (fixed_images.is_some() && readable);
     if !must_read {
         let (body, overflow) = UpstreamBody::stream(body, route.max_upload_bytes);
         return Ok(Target {
@@ -102,18 +155,8 @@ pub(crate) async fn extract<'c>(
         });
     }
 
-    let cap = config
-        .server
-        .max_json_body_bytes
-        .min(route.max_upload_bytes.unwrap_or(u64::MAX));
-    let too_large = GatewayError::PayloadTooLarge {
-        limit: cap,
-        what: if route.max_upload_bytes.is_some_and(|u| u <= cap) {
-            " for uploads to this endpoint"
-        } else {
-            " for a JSON body"
-        },
-    };
+    let (cap, what) = read_cap(config, route, boundary.is_some());
+    let too_large = GatewayError::PayloadTooLarge { limit: cap, what };
     if content_length.is_some_and(|len| len > cap) {
         return Err(too_large);
     }
@@ -127,13 +170,17 @@ pub(crate) async fn extract<'c>(
             ))
         }
     };
+    let read = match &boundary {
+        Some(boundary) => Read::Form(multipart::read(bytes.clone(), boundary).await?),
+        None => Read::Json(bytes.clone()),
+    };
 
     let wanted = Wanted {
         model: model_field,
         images: fixed_images.or(route.images_field.as_deref()),
         max_tokens: true,
     };
-    let found = json::scan(&bytes, wanted).map_err(|e| GatewayError::BadJson(e.to_string()))?;
+    let found = read.scan(wanted)?;
     let (model, images) = match (fixed, model_field) {
         (Some(model), _) => (model, found.images),
         (None, Some(field)) => {
@@ -159,9 +206,7 @@ pub(crate) async fn extract<'c>(
                         images: Some(field),
                         max_tokens: false,
                     };
-                    json::scan(&bytes, again)
-                        .map_err(|e| GatewayError::BadJson(e.to_string()))?
-                        .images
+                    read.scan(again)?.images
                 }
             };
             (model, images)
@@ -171,13 +216,11 @@ pub(crate) async fn extract<'c>(
     let field = images_field(config, route, &model.name).unwrap_or("n");
     let compute = match compute_formula(config, &model.name) {
         None => 0,
-        Some(formula) => {
-            // Only models with a formula pay for a full parse; the scan above proved the
-            // body is a JSON object.
-            let value: serde_json::Value =
-                serde_json::from_slice(&bytes).map_err(|e| GatewayError::BadJson(e.to_string()))?;
-            formula.units(&value).map_err(GatewayError::BadField)?
-        }
+        // Only models with a formula pay for a full parse; the scan above proved the
+        // body is a JSON object or a form.
+        Some(formula) => formula
+            .units(&read.value(formula)?)
+            .map_err(GatewayError::BadField)?,
     };
     Ok(Target {
         model,

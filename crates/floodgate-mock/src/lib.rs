@@ -8,13 +8,16 @@
 //! | path | answer |
 //! | --- | --- |
 //! | `.../chat/completions`, `.../completions` | OpenAI-shaped completion with `usage`; `"stream": true` streams SSE chunks, usage in the last one before `data: [DONE]` |
-//! | `...embeddings...` | one vector per input, with `usage` |
+//! | `...embeddings...` | one vector per input, with `usage`; base64 little-endian `f32`s when `encoding_format` is `base64` |
 //! | `...speech...`, `.../tts`, `...2audio...`, `...music...` | audio bytes with an audio content type |
-//! | `...transcriptions...`, `...translations...`, `...2txt...` | `{"text": ...}` |
+//! | `...transcriptions...`, `...translations...`, `...2txt...` | `{"text": ...}` naming the uploaded file and its size; a form's `response_format` `text`, `srt`, `vtt` or `verbose_json` is honoured; a form without a file is a 400 |
 //! | any other path containing `video`, `i2v` or `t2v` | an async job: `{"task_id": ...}` |
 //! | `GET .../tasks/{id}`, `GET .../jobs/{id}`, `GET ...?task_id=` | the job's `status`: `queued`, `running`, then `succeeded` (or `failed`) after [`MockOptions::job_duration`]; 404 for an unknown task |
 //! | anything else | images: `n`, `image_num` or `batch_size` of them, as URLs |
 //! | `GET /mock/stats` (`DELETE` resets) | requests received per path, bytes received, streams completed and cancelled |
+//!
+//! A `multipart/form-data` body's text fields are read as a JSON body's would be (`"2"`
+//! counts as 2), so forms and JSON get the same answers.
 //!
 //! Request headers: `x-mock-status: NNN` answers that status (a JSON error body unless it
 //! is a 2xx); `x-mock-delay-ms: N` holds the answer back; `x-mock-completion-tokens: N`
@@ -28,12 +31,14 @@
 //! - `stats`: per-path counters and the `/mock/stats` endpoint.
 //! - `chat`, `tokens`: chat completions, JSON and SSE, and the token arithmetic behind them.
 //! - `media`: images, embeddings, speech and transcriptions.
+//! - `form`: `multipart/form-data` bodies, their text fields read like JSON fields.
 //! - `jobs`: async jobs, submitted and polled.
 //! - `error`: the JSON error body every failure uses.
 
 mod chat;
 mod control;
 mod error;
+mod form;
 mod jobs;
 mod media;
 mod route;

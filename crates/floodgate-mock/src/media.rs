@@ -2,9 +2,12 @@
 //! transcriptions. Answers are small and deterministic, sized by the request fields that
 //! a gateway counts as cost.
 
+use crate::error::MockError;
+use crate::form::File;
 use crate::tokens::{chars_to_tokens, text_chars};
 use crate::{unix_now, SharedState};
 use axum::http::header::CONTENT_TYPE;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -76,13 +79,25 @@ pub(crate) fn embeddings(state: &SharedState, request: &Value) -> Response {
         })
         .sum::<u64>()
         .max(1);
+    let base64_wanted = request.get("encoding_format").and_then(Value::as_str) == Some("base64");
     let seed = state.next_id();
     let data: Vec<Value> = (0..inputs.len())
         .map(|index| {
             let vector: Vec<f64> = (0..dimensions)
                 .map(|dimension| component(seed, index, dimension))
                 .collect();
-            json!({"object": "embedding", "index": index, "embedding": vector})
+            let embedding = if base64_wanted {
+                // Components are multiples of 2^-15 in [-1, 1): exact in f32.
+                #[allow(clippy::cast_possible_truncation)]
+                let bytes: Vec<u8> = vector
+                    .iter()
+                    .flat_map(|x| (*x as f32).to_le_bytes())
+                    .collect();
+                Value::String(base64(&bytes))
+            } else {
+                json!(vector)
+            };
+            json!({"object": "embedding", "index": index, "embedding": embedding})
         })
         .collect();
     Json(json!({
@@ -127,13 +142,67 @@ pub(crate) fn speech(request: &Value) -> Response {
     ([(CONTENT_TYPE, content_type)], audio).into_response()
 }
 
-/// Transcriptions: a text naming how much audio arrived (uploads are usually multipart,
-/// which the mock does not need to take apart).
-pub(crate) fn transcription(received: usize) -> Response {
-    Json(json!({
-        "text": format!("Mock transcription of {received} bytes of audio."),
-    }))
-    .into_response()
+/// Transcriptions (and translations): a text naming the audio that arrived, in the
+/// `response_format` asked for. A form's first file is the audio; a form without one is
+/// refused as the real APIs refuse it. Any other body is taken as the audio itself.
+pub(crate) fn transcription(request: &Value, files: Option<&[File]>, received: usize) -> Response {
+    let text = match files {
+        None => format!("Mock transcription of {received} bytes of audio."),
+        Some([]) => {
+            return MockError::new(
+                StatusCode::BAD_REQUEST,
+                "the form has no file part: send the audio as a file field named 'file'",
+            )
+            .into_response()
+        }
+        Some([file, ..]) => format!(
+            "Mock transcription of {}: {} bytes of audio.",
+            file.filename, file.size
+        ),
+    };
+    let plain =
+        |body: String| ([(CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response();
+    match request.get("response_format").and_then(Value::as_str) {
+        Some("text") => plain(format!("{text}\n")),
+        Some("srt") => plain(format!("1\n00:00:00,000 --> 00:00:01,000\n{text}\n\n")),
+        Some("vtt") => plain(format!("WEBVTT\n\n00:00:00.000 --> 00:00:01.000\n{text}\n")),
+        Some("verbose_json") => Json(json!({
+            "task": "transcribe",
+            "language": request.get("language").and_then(Value::as_str).unwrap_or("english"),
+            "duration": 1.0,
+            "text": text,
+            "segments": [{
+                "id": 0, "seek": 0, "start": 0.0, "end": 1.0, "text": text, "tokens": [],
+                "temperature": 0.0, "avg_logprob": 0.0, "compression_ratio": 1.0,
+                "no_speech_prob": 0.0,
+            }],
+        }))
+        .into_response(),
+        _ => Json(json!({ "text": text })).into_response(),
+    }
+}
+
+/// Standard base64 with padding, as OpenAI-style APIs encode `encoding_format: base64`
+/// embeddings.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> shift & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -149,6 +218,16 @@ mod tests {
         assert_eq!(image_count(&json!({"request": {"image_num": 5}})), 5);
         assert_eq!(image_count(&json!({"n": 0})), 1);
         assert_eq!(image_count(&json!({"n": 100_000})), MAX_IMAGES);
+    }
+
+    #[test]
+    fn base64_of_every_tail_length() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+        assert_eq!(base64(&[0xFF, 0xEF, 0x00, 0x80]), "/+8AgA==");
     }
 
     #[test]

@@ -82,14 +82,18 @@ pub(crate) async fn dispatch(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    // Providers take JSON, but uploads may be multipart or raw bytes: anything that is
-    // not JSON leaves every field at its default instead of failing the request.
-    let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    // Providers take JSON, but uploads may be multipart forms (whose text fields are
+    // read like JSON fields) or raw bytes: anything else leaves every field at its
+    // default instead of failing the request.
+    let (json, files) = match crate::form::parse(&headers, &body).await {
+        Some(form) => (form.fields, Some(form.files)),
+        None => (serde_json::from_slice(&body).unwrap_or(Value::Null), None),
+    };
     match classify(&method, uri.path(), uri.query()) {
         Endpoint::Chat => crate::chat::complete(&state, &headers, &json, body.len()),
         Endpoint::Embeddings => crate::media::embeddings(&state, &json),
         Endpoint::Speech => crate::media::speech(&json),
-        Endpoint::Transcription => crate::media::transcription(body.len()),
+        Endpoint::Transcription => crate::media::transcription(&json, files.as_deref(), body.len()),
         Endpoint::SubmitJob => crate::jobs::submit(&state, &headers),
         Endpoint::PollJob(id) => crate::jobs::poll(&state, &id),
         Endpoint::Images => crate::media::images(&state, &json),

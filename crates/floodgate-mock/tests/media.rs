@@ -99,3 +99,109 @@ async fn transcriptions_answer_text() {
     let answer = json_of(response).await;
     assert_eq!(answer["text"], "Mock transcription of 1000 bytes of audio.");
 }
+
+/// A form as OpenAI-style SDKs send it: text fields, then files as (field, filename, bytes).
+fn form(fields: &[(&str, &str)], files: &[(&str, &str, &[u8])]) -> (String, Vec<u8>) {
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!("--bnd\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                .as_bytes(),
+        );
+    }
+    for (name, filename, data) in files {
+        body.extend_from_slice(
+            format!("--bnd\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(b"--bnd--\r\n");
+    ("multipart/form-data; boundary=bnd".to_owned(), body)
+}
+
+#[tokio::test]
+async fn form_transcriptions_name_the_file_in_the_format_asked() {
+    let mock = start(MockOptions::default()).await;
+    let audio = vec![3_u8; 2048];
+    let post = |fields: &'static [(&'static str, &'static str)],
+                files: Vec<(&'static str, &'static str, Vec<u8>)>| {
+        let files: Vec<(&str, &str, &[u8])> = files
+            .iter()
+            .map(|(n, f, d)| (*n, *f, d.as_slice()))
+            .collect();
+        let (content_type, body) = form(fields, &files);
+        mock.client
+            .post(mock.url("/v1/audio/transcriptions"))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let file = || vec![("file", "speech.wav", audio.clone())];
+    let response = post(&[("model", "whisper-1")], file()).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        json_of(response).await["text"],
+        "Mock transcription of speech.wav: 2048 bytes of audio."
+    );
+    let response = post(
+        &[("model", "whisper-1"), ("response_format", "text")],
+        file(),
+    )
+    .await
+    .unwrap();
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    assert_eq!(
+        response.text().await.unwrap(),
+        "Mock transcription of speech.wav: 2048 bytes of audio.\n"
+    );
+    let response = post(&[("response_format", "vtt")], file()).await.unwrap();
+    assert!(response.text().await.unwrap().starts_with("WEBVTT\n"));
+    let response = post(
+        &[("response_format", "verbose_json"), ("language", "en")],
+        file(),
+    )
+    .await
+    .unwrap();
+    let verbose = json_of(response).await;
+    assert_eq!(verbose["language"], "en");
+    assert_eq!(verbose["segments"][0]["text"], verbose["text"]);
+    let response = post(&[("model", "whisper-1")], Vec::new()).await.unwrap();
+    assert_eq!(response.status(), 400);
+}
+
+#[tokio::test]
+async fn form_image_edits_count_the_n_field() {
+    let mock = start(MockOptions::default()).await;
+    let (content_type, body) = form(
+        &[("n", "3"), ("prompt", "a boat")],
+        &[("image", "in.png", b"png")],
+    );
+    let response = mock
+        .client
+        .post(mock.url("/v1/images/edits"))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_of(response).await["data"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn embeddings_come_in_base64_when_asked() {
+    let mock = start(MockOptions::default()).await;
+    let body = json!({"input": "abcd", "dimensions": 4, "encoding_format": "base64"});
+    let answer = json_of(mock.post_json("/v1/embeddings", &body).await).await;
+    let encoded = answer["data"][0]["embedding"].as_str().unwrap();
+    // 4 f32s = 16 bytes = 24 base64 characters, the last two padding.
+    assert_eq!(encoded.len(), 24);
+    assert!(encoded.ends_with("=="));
+    let float = json!({"input": "abcd", "dimensions": 4, "encoding_format": "float"});
+    let answer = json_of(mock.post_json("/v1/embeddings", &float).await).await;
+    assert_eq!(answer["data"][0]["embedding"].as_array().unwrap().len(), 4);
+}
