@@ -19,9 +19,7 @@ import argparse
 import asyncio
 import io
 import json
-import socket
 import struct
-import subprocess
 import sys
 import time
 import traceback
@@ -30,9 +28,9 @@ from pathlib import Path
 
 import openai
 
-REPO = Path(__file__).resolve().parents[2]
-GATEWAY = ("127.0.0.1", 8080)
-MOCK = ("127.0.0.1", 9000)
+import demo
+from demo import REPO
+
 BASE_URL = "http://127.0.0.1:8080/api/v1"
 KEY = "sk-demo-standard"
 
@@ -232,6 +230,17 @@ def unknown_model(client: openai.OpenAI) -> str:
     raise CheckFailed("no error")
 
 
+def unknown_key(client: openai.OpenAI) -> str:
+    try:
+        client.with_options(api_key="sk-not-a-key").embeddings.create(
+            model=EMBEDDING_MODEL, input="x"
+        )
+    except openai.AuthenticationError as e:
+        expect(e.status_code == 401, f"status {e.status_code}")
+        return f"AuthenticationError: {e.message}"
+    raise CheckFailed("no error")
+
+
 def transcription_without_model(client: openai.OpenAI) -> str:
     # The SDK requires a model, so send the multipart body by hand through its client.
     try:
@@ -283,6 +292,7 @@ MAIN_CHECKS = [
     transcription_too_large,
     raw_headers,
     unknown_model,
+    unknown_key,
     transcription_without_model,
 ]
 
@@ -325,43 +335,6 @@ TINY_CHECKS = [rate_limit_error, sdk_retry_waits]
 # --- harness ---------------------------------------------------------------------------
 
 
-def port_open(addr: tuple[str, int]) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(addr) == 0
-
-
-def start_demo(binary: Path, config: Path) -> subprocess.Popen:
-    for addr in (GATEWAY, MOCK):
-        if port_open(addr):
-            sys.exit(f"{addr[0]}:{addr[1]} is already in use: stop what listens there first")
-    proc = subprocess.Popen(
-        [str(binary), "demo", "--config", str(config)],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while not (port_open(GATEWAY) and port_open(MOCK)):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            sys.exit(f"floodgate demo --config {config} did not start")
-        time.sleep(0.1)
-    return proc
-
-
-def stop_demo(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    deadline = time.monotonic() + 10
-    while (port_open(GATEWAY) or port_open(MOCK)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-
-
 def run(checks, client: openai.OpenAI, results: list[bool]) -> None:
     for check in checks:
         try:
@@ -379,11 +352,9 @@ def run(checks, client: openai.OpenAI, results: list[bool]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--floodgate", type=Path, default=REPO / "target/debug/floodgate", help="the binary"
+        "--floodgate", type=Path, default=demo.DEFAULT_BINARY, help="the binary"
     )
     args = parser.parse_args()
-    if not args.floodgate.exists():
-        sys.exit(f"{args.floodgate} not found: run `cargo build -p floodgate` first")
     print(f"openai {openai.__version__}, {args.floodgate}")
     results: list[bool] = []
     phases = [
@@ -392,12 +363,12 @@ def main() -> int:
     ]
     for config, checks in phases:
         print(f"-- floodgate demo --config {config.relative_to(REPO)}")
-        proc = start_demo(args.floodgate, config)
+        proc = demo.start(args.floodgate, config)
         try:
             client = openai.OpenAI(base_url=BASE_URL, api_key=KEY, timeout=60)
             run(checks, client, results)
         finally:
-            stop_demo(proc)
+            demo.stop(proc)
     passed = sum(results)
     print(f"{passed} passed, {len(results) - passed} failed")
     return 0 if passed == len(results) else 1

@@ -1,0 +1,59 @@
+"""Starting and stopping `floodgate demo` for the client checks in this folder.
+
+The demo listens on fixed ports (the gateway on 127.0.0.1:8080, the mock model API on
+127.0.0.1:9000), so a check refuses to start while anything else holds them.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+GATEWAY = ("127.0.0.1", 8080)
+MOCK = ("127.0.0.1", 9000)
+DEFAULT_BINARY = REPO / "target/debug/floodgate"
+
+
+def port_open(addr: tuple[str, int]) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(addr) == 0
+
+
+def start(binary: Path, config: Path) -> subprocess.Popen:
+    """Starts `binary demo --config config` and waits until both ports answer."""
+    if not binary.exists():
+        sys.exit(f"{binary} not found: run `cargo build -p floodgate` first")
+    for addr in (GATEWAY, MOCK):
+        if port_open(addr):
+            sys.exit(f"{addr[0]}:{addr[1]} is already in use: stop what listens there first")
+    proc = subprocess.Popen(
+        [str(binary), "demo", "--config", str(config)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while not (port_open(GATEWAY) and port_open(MOCK)):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            sys.exit(f"floodgate demo --config {config} did not start")
+        time.sleep(0.1)
+    return proc
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Stops the demo and waits until its ports are free for the next one."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 10
+    while (port_open(GATEWAY) or port_open(MOCK)) and time.monotonic() < deadline:
+        time.sleep(0.1)
