@@ -137,11 +137,18 @@ pub(crate) async fn extract<'c>(
         ModelSource::Fixed(name) => (Some(model_spec(config, name)?), None),
         ModelSource::BodyField(field) => (None, Some(field.as_str())),
     };
-    let boundary = multipart::boundary(headers).transpose()?;
     let fixed_images = fixed.and_then(|m| images_field(config, route, &m.name));
     let fixed_compute = fixed.is_some_and(|m| compute_formula(config, &m.name).is_some());
+    let needs_body = model_field.is_some() || fixed_compute;
+    // A route that reads nothing from the body does not look at its type either: the
+    // common fixed-model request streams through without a header lookup more.
+    let boundary = if needs_body || fixed_images.is_some() {
+        multipart::boundary(headers).transpose()?
+    } else {
+        None
+    };
     let readable = boundary.is_some() || is_json(headers);
-    let must_read = model_field.is_some() || fixed_compute || (fixed_images.is_some() && readable);
+    let must_read = needs_body || (fixed_images.is_some() && readable);
     if !must_read {
         let (body, overflow) = UpstreamBody::stream(body, route.max_upload_bytes);
         return Ok(Target {

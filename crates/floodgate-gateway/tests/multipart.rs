@@ -8,13 +8,12 @@ mod common;
 
 use axum::body::Bytes;
 use axum::http::{header, HeaderMap};
+use common::form::{audio, form, multipart_type, Part};
 use common::{config_from, example, full, start, start_without_mock, Harness, Reply, TestBody};
 use http::Request;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// The boundary the OpenAI Python SDK (through httpx) would pick: 32 hex digits.
-const BOUNDARY: &str = "665defe0cbd6a3d78b5578584555c62b";
 const KEY: &str = "sk-demo-standard";
 
 /// Routes with and without an upload limit; `server.max_json_body` is far below the
@@ -29,10 +28,13 @@ headers = ["openai"]
 [models]
 "whisper-large-v3" = { kind = "audio", class = "asr" }
 "flux-dev" = { kind = "image", images_field = "n" }
+"inpainting" = { kind = "image", images_field = "image_num" }
+"wan" = { kind = "video", compute = { field = "duration_seconds", factor_field = "resolution", factor_default = "1080p", factors = { "720p" = 1.0, "1080p" = 2.25, "4k" = 9.0 } } }
 
 [tiers.standard]
 limits = [{ unit = "requests", window = "minute", max = 100 }]
 kinds.image.limits = [{ unit = "images", window = "minute", max = 5 }]
+kinds.video.limits = [{ unit = "compute_units", window = "minute", max = 100 }]
 
 [accounts.demo-standard]
 tier = "standard"
@@ -55,53 +57,22 @@ model_field = "model"
 
 [[routes]]
 method = "POST"
+path = "/v1/inpainting"
+model = "inpainting"
+max_upload = "256KB"
+
+[[routes]]
+method = "POST"
+path = "/v1/video"
+model = "wan"
+max_upload = "256KB"
+
+[[routes]]
+method = "POST"
 path = "/v1/images/edits"
 model_field = "model"
 max_upload = "256KB"
 "#;
-
-/// A part of a form: a text field, or a file with its name and type.
-enum Part<'a> {
-    Text(&'a str, &'a str),
-    File(&'a str, &'a str, &'a [u8]),
-}
-
-/// The bytes httpx writes for `parts`: each part's headers, a blank line, the value, CRLF.
-fn form(parts: &[Part<'_>]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for part in parts {
-        out.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
-        match part {
-            Part::Text(name, value) => {
-                out.extend_from_slice(
-                    format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}")
-                        .as_bytes(),
-                );
-            }
-            Part::File(name, file, data) => {
-                out.extend_from_slice(
-                    format!(
-                        "Content-Disposition: form-data; name=\"{name}\"; filename=\"{file}\"\r\nContent-Type: audio/wav\r\n\r\n"
-                    )
-                    .as_bytes(),
-                );
-                out.extend_from_slice(data);
-            }
-        }
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
-    out
-}
-
-/// A WAV-looking file of `len` bytes that contains the boundary's prefix and CRLFs, as
-/// real audio may, without the boundary itself.
-fn audio(len: usize) -> Vec<u8> {
-    let mut data = b"RIFF\0\0\0\0WAVE".to_vec();
-    let noise = b"\r\n--665defe0\r\n\0\xff";
-    data.extend(noise.iter().cycle().take(len.saturating_sub(data.len())));
-    data
-}
 
 fn request(
     path: &str,
@@ -118,10 +89,6 @@ fn request(
         b = b.header("content-length", length);
     }
     b.body(body).expect("request")
-}
-
-fn multipart_type() -> String {
-    format!("multipart/form-data; boundary={BOUNDARY}")
 }
 
 /// An upstream that answers every request with the body and Content-Type it received,
@@ -226,6 +193,55 @@ async fn the_image_count_of_a_form_is_its_cost() {
         .as_str()
         .unwrap()
         .contains("'n'"));
+}
+
+#[tokio::test]
+async fn a_fixed_model_reads_its_image_count_and_compute_inputs_from_the_form() {
+    let (h, _) = echo_gateway().await;
+    let inpaint = |n: &'static str| {
+        form(&[
+            Part::File("image", "in.png", b"\x89PNG\r\n\x1a\n"),
+            Part::Text("image_num", n),
+        ])
+    };
+    assert_eq!(
+        send_form(&h, "/v1/inpainting", inpaint("4")).await.status,
+        200
+    );
+    assert_eq!(
+        send_form(&h, "/v1/inpainting", inpaint("2")).await.status,
+        429
+    );
+    assert_eq!(
+        send_form(&h, "/v1/inpainting", inpaint("1")).await.status,
+        200
+    );
+    // 10 s of 4k is 90 units, 10 s of 720p 10 more: the minute's 100; one more second is over.
+    let video = |seconds: &'static str, resolution: &'static str| {
+        form(&[
+            Part::File("image", "first-frame.png", b"\x89PNG\r\n\x1a\n"),
+            Part::Text("duration_seconds", seconds),
+            Part::Text("resolution", resolution),
+        ])
+    };
+    assert_eq!(
+        send_form(&h, "/v1/video", video("10", "4k")).await.status,
+        200
+    );
+    assert_eq!(
+        send_form(&h, "/v1/video", video("10", "720p")).await.status,
+        200
+    );
+    assert_eq!(
+        send_form(&h, "/v1/video", video("1", "720p")).await.status,
+        429
+    );
+    let r = send_form(&h, "/v1/video", video("ten", "720p")).await;
+    assert_eq!(r.status, 400);
+    assert!(r.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("duration_seconds"));
 }
 
 #[tokio::test]

@@ -4,6 +4,8 @@
 // Each test file uses a different part of the harness.
 #![allow(dead_code)]
 
+pub(crate) mod form;
+
 use bytes::Bytes;
 use floodgate_config::Config;
 use floodgate_core::{Clock, FakeClock, NANOS_PER_SEC};
