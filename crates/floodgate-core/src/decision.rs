@@ -60,7 +60,20 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// An admission at `at` with no dimensions yet, for [`evaluate_into`](crate::evaluate_into)
+    /// to fill.
+    #[inline]
+    pub fn new(at: Nanos) -> Self {
+        Self {
+            at,
+            dimensions: Dimensions::new(),
+            denial: None,
+            shadow_denials: Vec::new(),
+        }
+    }
+
     /// Whether the request was admitted.
+    #[inline]
     pub fn allowed(&self) -> bool {
         self.denial.is_none()
     }

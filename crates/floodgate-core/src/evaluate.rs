@@ -1,17 +1,17 @@
 //! The all-or-nothing decision over every limit of a request, as a pure function.
 //!
-//! A store copies the counters a request touches into a slice, calls [`evaluate`], and
-//! writes them back only if the request was admitted: a rejection consumes nothing in any
-//! dimension. Every store (memory, Redis's Lua script) implements exactly these rules, and
-//! the store conformance suite checks that they agree.
+//! A store hands the counters a request touches to [`evaluate`] (copies in a slice) or
+//! [`evaluate_into`] (wherever it keeps them), which consumes them only if the request is
+//! admitted: a rejection consumes nothing in any dimension. Every store (memory, Redis's
+//! Lua script) implements exactly these rules, and the store conformance suite checks that
+//! they agree.
 //!
-//! This is the hot path of every decision, so each limit's parameters are prepared once
-//! per pass ([`Prepared`]: a rolling limit's come ready from its [`Limit`], a calendar
-//! lookup only when a quota's stored period has ended) and nothing is allocated beyond the
-//! decision itself.
+//! This is the hot path of every decision: a rolling limit's parameters come ready from
+//! its [`Limit`] (no division), a quota's calendar arithmetic runs only when its stored
+//! period has ended, and nothing is allocated.
 
 use crate::clock::{Nanos, NANOS_PER_SEC};
-use crate::decision::{Decision, Denial, DenialReason, DimensionStatus};
+use crate::decision::{Decision, Denial, DenialReason, DimensionStatus, Dimensions};
 use crate::gcra::Gcra;
 use crate::lease::{self, LeaseId};
 use crate::limit::{CounterState, Limit};
@@ -33,6 +33,20 @@ pub struct Check<'a> {
 /// when jobs finish, which no lease expiry predicts, so the hint is capped.
 const CONCURRENCY_RETRY_CAP: Nanos = NANOS_PER_SEC;
 
+/// Where [`evaluate_into`] finds the counter of each limit: a slice of copies (as
+/// [`evaluate`] takes them) or a store's own counters, updated in place.
+pub trait Counters {
+    /// The counter of the `i`-th limit. Distinct limits must get distinct counters.
+    fn counter(&mut self, i: usize) -> &mut CounterState;
+}
+
+impl Counters for [CounterState] {
+    #[inline]
+    fn counter(&mut self, i: usize) -> &mut CounterState {
+        &mut self[i]
+    }
+}
+
 /// Checks `limits` (with `states[i]` the counter of `limits[i]`) for a request costing
 /// `costs` at `now`. If every enforced limit admits it, all counters are consumed
 /// (concurrency slots are taken under `lease`); otherwise none is touched, and the denial
@@ -51,24 +65,62 @@ pub fn evaluate(
     now: Nanos,
 ) -> Decision {
     assert!(states.len() >= limits.len(), "one state per limit");
-    // The parameters worked out while checking are kept for consuming and reporting,
-    // for the usual handful of limits.
-    let mut kept: [Option<Prepared>; KEPT] = [None; KEPT];
-    let mut denial: Option<Denial> = None;
-    let mut shadow_denials = Vec::new();
-    for (i, limit) in limits.iter().enumerate() {
-        let prepared = Prepared::new(limit, &states[i], now);
-        if let Some(slot) = kept.get_mut(i) {
-            *slot = Some(prepared);
+    let mut decision = Decision::new(now);
+    evaluate_into(&mut decision, limits, costs, states, lease, now);
+    decision
+}
+
+/// [`evaluate`] with the counters wherever `counters` keeps them, written into
+/// `decision` (whatever it held is replaced). A store that hands its own counters in
+/// saves copying them out and back, and a caller that builds the decision where it is
+/// returned saves moving it.
+#[inline]
+pub fn evaluate_into<C: Counters + ?Sized>(
+    decision: &mut Decision,
+    limits: &[Limit],
+    costs: &Costs,
+    counters: &mut C,
+    lease: LeaseId,
+    now: Nanos,
+) {
+    decision.at = now;
+    decision.dimensions.clear();
+    decision.denial = None;
+    decision.shadow_denials.clear();
+    if let [limit] = limits {
+        if !limit.shadow {
+            // One enforced limit: the request is admitted exactly when it fits, so the
+            // check decides what the single pass consumes.
+            let state = counters.counter(0);
+            let cost = costs.get(limit.unit);
+            let fits = check(limit, state, cost, now);
+            if let Err(wait) = fits {
+                decision.denial = Some(Denial {
+                    reason: DenialReason::Limit(0),
+                    retry_after: wait,
+                });
+            }
+            advance(
+                &mut decision.dimensions,
+                limit,
+                state,
+                cost,
+                fits.is_ok(),
+                lease,
+                now,
+            );
+            return;
         }
-        let Err(wait) = prepared.check(limit, &states[i], costs.get(limit.unit), now) else {
+    }
+    for (i, limit) in limits.iter().enumerate() {
+        let Err(wait) = check(limit, counters.counter(i), costs.get(limit.unit), now) else {
             continue;
         };
         if limit.shadow {
-            shadow_denials.push(i);
+            decision.shadow_denials.push(i);
             continue;
         }
-        let worse = match denial {
+        let worse = match decision.denial {
             None => true,
             Some(Denial {
                 retry_after: None, ..
@@ -79,180 +131,214 @@ pub fn evaluate(
             }) => wait.is_none_or(|w| w > current),
         };
         if worse {
-            denial = Some(Denial {
+            decision.denial = Some(Denial {
                 reason: DenialReason::Limit(i),
                 retry_after: wait,
             });
         }
     }
-    let admitted = denial.is_none();
-    let mut dimensions = crate::decision::Dimensions::with_capacity(limits.len());
+    let admitted = decision.denial.is_none();
     for (i, limit) in limits.iter().enumerate() {
-        let state = &mut states[i];
-        let prepared = match kept.get(i) {
-            Some(Some(prepared)) => *prepared,
-            _ => Prepared::new(limit, state, now),
-        };
-        if admitted && !shadow_denials.contains(&i) {
-            prepared.consume(limit, state, costs.get(limit.unit), lease, now);
-        }
-        dimensions.push(prepared.status(limit, state, now));
-    }
-    Decision {
-        at: now,
-        dimensions,
-        denial,
-        shadow_denials,
+        let consume = admitted
+            && (decision.shadow_denials.is_empty() || !decision.shadow_denials.contains(&i));
+        advance(
+            &mut decision.dimensions,
+            limit,
+            counters.counter(i),
+            costs.get(limit.unit),
+            consume,
+            lease,
+            now,
+        );
     }
 }
 
-/// Limits whose [`Prepared`] parameters one evaluation keeps between its passes.
-const KEPT: usize = 4;
-
-/// A limit's algorithm with its parameters worked out for one evaluation. A calendar
-/// quota's period end stays valid after consuming, since consuming at `now` lands in the
-/// period holding `now`.
-#[derive(Clone, Copy)]
-enum Prepared {
-    Rolling(Gcra),
-    Calendar {
-        quota: Quota,
-        /// End of the period holding `now`.
-        end: Nanos,
-    },
-    Concurrent {
-        lease_ttl: Nanos,
-    },
+/// Whether `cost` fits `limit` given its counter at `now`; on `Err`, the wait (`None` if
+/// it never fits).
+#[inline(always)]
+fn check(limit: &Limit, state: &CounterState, cost: u64, now: Nanos) -> Result<(), Option<Nanos>> {
+    match limit.window {
+        Window::Rolling { period } => {
+            let fresh;
+            let g = match limit.kept_gcra(period) {
+                Some(g) => g,
+                None => {
+                    fresh = Gcra::new(limit.max, period);
+                    &fresh
+                }
+            };
+            g.check(gcra_tat(state), now, cost).map(drop)
+        }
+        Window::Calendar { period, offset } => {
+            let quota = Quota {
+                max: limit.max,
+                period,
+                offset,
+            };
+            let (stored_end, used) = quota_parts(state);
+            let end = quota.current_end(stored_end, now);
+            quota
+                .check_in(end, Quota::used(stored_end, used, now), now, cost)
+                .map(drop)
+        }
+        Window::Concurrent { .. } => check_leases(limit, state, cost, now),
+    }
 }
 
-impl Prepared {
-    #[inline]
-    fn new(limit: &Limit, state: &CounterState, now: Nanos) -> Self {
-        match limit.window {
-            Window::Rolling { period } => Prepared::Rolling(limit.gcra_of(period)),
-            Window::Calendar { period, offset } => {
-                let quota = Quota {
-                    max: limit.max,
-                    period,
-                    offset,
-                };
-                let (stored_end, _) = quota_parts(state);
-                Prepared::Calendar {
-                    end: quota.current_end(stored_end, now),
-                    quota,
+/// Consumes `cost` from the counter of `limit` if told to (the request is admitted and
+/// this limit enforced), then adds where the limit stands to `dimensions`. Each arm
+/// pushes its own status: a status assembled on the stack and then copied is read back
+/// as one wide load over narrower stores, which stalls store forwarding.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn advance(
+    dimensions: &mut Dimensions,
+    limit: &Limit,
+    state: &mut CounterState,
+    cost: u64,
+    consume: bool,
+    lease: LeaseId,
+    now: Nanos,
+) {
+    match limit.window {
+        Window::Rolling { period } => {
+            let fresh;
+            let g = match limit.kept_gcra(period) {
+                Some(g) => g,
+                None => {
+                    fresh = Gcra::new(limit.max, period);
+                    &fresh
+                }
+            };
+            let mut tat = gcra_tat(state);
+            if consume {
+                if let Ok(new_tat) = g.check(tat, now, cost) {
+                    tat = new_tat;
+                    match state {
+                        CounterState::Gcra { tat: stored } => *stored = tat,
+                        other => *other = CounterState::Gcra { tat },
+                    }
                 }
             }
-            Window::Concurrent { lease_ttl } => Prepared::Concurrent { lease_ttl },
+            dimensions.push(rolling_status(limit, g, tat, now));
+        }
+        Window::Calendar { period, offset } => {
+            let quota = Quota {
+                max: limit.max,
+                period,
+                offset,
+            };
+            let (stored_end, stored_used) = quota_parts(state);
+            // Consuming at `now` lands in the period holding `now`, so this end stays
+            // right after consuming.
+            let end = quota.current_end(stored_end, now);
+            let mut used = Quota::used(stored_end, stored_used, now);
+            if consume {
+                if let Ok((period_end, total)) = quota.check_in(end, used, now, cost) {
+                    used = total;
+                    *state = CounterState::Quota {
+                        period_end,
+                        used: total,
+                    };
+                }
+            }
+            dimensions.push(quota_status(limit, end, used, now));
+        }
+        Window::Concurrent { lease_ttl } => {
+            if consume {
+                acquire_lease(limit, state, cost, lease, lease_ttl, now);
+            }
+            dimensions.push(lease_status(limit, state, now));
         }
     }
+}
 
-    /// Whether `cost` fits given the counter at `now`; on `Err`, the wait (`None` if it
-    /// never fits).
-    #[inline]
-    fn check(
-        &self,
-        limit: &Limit,
-        state: &CounterState,
-        cost: u64,
-        now: Nanos,
-    ) -> Result<(), Option<Nanos>> {
-        match self {
-            Prepared::Rolling(g) => g.check(gcra_tat(state), now, cost).map(drop),
-            Prepared::Calendar { quota, end } => {
-                let (stored_end, used) = quota_parts(state);
-                quota
-                    .check_in(*end, Quota::used(stored_end, used, now), now, cost)
-                    .map(drop)
-            }
-            Prepared::Concurrent { .. } => {
-                if cost == 0 {
-                    return Ok(());
-                }
-                if cost > limit.max {
-                    return Err(None);
-                }
-                let leases = lease_parts(state);
-                if lease::fits(leases, now, limit.max, cost) {
-                    Ok(())
-                } else {
-                    let wait = lease::earliest_expiry_after(leases, now).unwrap_or(0);
-                    Err(Some(wait.min(CONCURRENCY_RETRY_CAP)))
-                }
-            }
-        }
+#[inline(always)]
+fn rolling_status(limit: &Limit, g: &Gcra, tat: Nanos, now: Nanos) -> DimensionStatus {
+    DimensionStatus {
+        max: limit.max,
+        remaining: g.remaining(tat, now),
+        reset_after: g.reset_after(tat, now),
     }
+}
 
-    #[inline]
-    fn consume(
-        &self,
-        limit: &Limit,
-        state: &mut CounterState,
-        cost: u64,
-        lease_id: LeaseId,
-        now: Nanos,
-    ) {
-        match self {
-            Prepared::Rolling(g) => {
-                if let Ok(tat) = g.check(gcra_tat(state), now, cost) {
-                    *state = CounterState::Gcra { tat };
-                }
-            }
-            Prepared::Calendar { quota, end } => {
-                let (stored_end, used) = quota_parts(state);
-                if let Ok((period_end, used)) =
-                    quota.check_in(*end, Quota::used(stored_end, used, now), now, cost)
-                {
-                    *state = CounterState::Quota { period_end, used };
-                }
-            }
-            Prepared::Concurrent { lease_ttl } => {
-                if cost == 0 || cost > limit.max {
-                    return;
-                }
-                if !matches!(state, CounterState::Leases(_)) {
-                    *state = CounterState::Leases(Vec::new());
-                }
-                if let CounterState::Leases(leases) = state {
-                    lease::acquire(leases, lease_id, now, *lease_ttl, cost);
-                }
-            }
-        }
+/// The status of a quota with `used` counting in the period ending at `end`.
+#[inline(always)]
+fn quota_status(limit: &Limit, end: Nanos, used: u64, now: Nanos) -> DimensionStatus {
+    DimensionStatus {
+        max: limit.max,
+        remaining: limit.max.saturating_sub(used),
+        reset_after: end - now,
     }
+}
 
-    #[inline]
-    fn status(&self, limit: &Limit, state: &CounterState, now: Nanos) -> DimensionStatus {
-        match self {
-            Prepared::Rolling(g) => {
-                let tat = gcra_tat(state);
-                DimensionStatus {
-                    max: limit.max,
-                    remaining: g.remaining(tat, now),
-                    reset_after: g.reset_after(tat, now),
-                }
-            }
-            Prepared::Calendar { quota, end } => {
-                let (stored_end, used) = quota_parts(state);
-                DimensionStatus {
-                    max: limit.max,
-                    remaining: quota.remaining(stored_end, used, now),
-                    reset_after: end - now,
-                }
-            }
-            Prepared::Concurrent { .. } => {
-                let leases = lease_parts(state);
-                DimensionStatus {
-                    max: limit.max,
-                    remaining: limit.max.saturating_sub(lease::live_slots(leases, now)),
-                    reset_after: lease::earliest_expiry_after(leases, now).unwrap_or(0),
-                }
-            }
-        }
+fn check_leases(
+    limit: &Limit,
+    state: &CounterState,
+    cost: u64,
+    now: Nanos,
+) -> Result<(), Option<Nanos>> {
+    if cost == 0 {
+        return Ok(());
+    }
+    if cost > limit.max {
+        return Err(None);
+    }
+    let leases = lease_parts(state);
+    if lease::fits(leases, now, limit.max, cost) {
+        Ok(())
+    } else {
+        let wait = lease::earliest_expiry_after(leases, now).unwrap_or(0);
+        Err(Some(wait.min(CONCURRENCY_RETRY_CAP)))
+    }
+}
+
+fn acquire_lease(
+    limit: &Limit,
+    state: &mut CounterState,
+    cost: u64,
+    lease_id: LeaseId,
+    lease_ttl: Nanos,
+    now: Nanos,
+) {
+    if cost == 0 || cost > limit.max {
+        return;
+    }
+    if !matches!(state, CounterState::Leases(_)) {
+        *state = CounterState::Leases(Vec::new());
+    }
+    if let CounterState::Leases(leases) = state {
+        lease::acquire(leases, lease_id, now, lease_ttl, cost);
+    }
+}
+
+fn lease_status(limit: &Limit, state: &CounterState, now: Nanos) -> DimensionStatus {
+    let leases = lease_parts(state);
+    DimensionStatus {
+        max: limit.max,
+        remaining: limit.max.saturating_sub(lease::live_slots(leases, now)),
+        reset_after: lease::earliest_expiry_after(leases, now).unwrap_or(0),
     }
 }
 
 /// Where `limit` stands at `now`, consuming nothing.
 pub fn inspect(limit: &Limit, state: &CounterState, now: Nanos) -> DimensionStatus {
-    Prepared::new(limit, state, now).status(limit, state, now)
+    match limit.window {
+        Window::Rolling { period } => {
+            rolling_status(limit, &limit.gcra_of(period), gcra_tat(state), now)
+        }
+        Window::Calendar { period, offset } => {
+            let quota = Quota {
+                max: limit.max,
+                period,
+                offset,
+            };
+            let (stored_end, used) = quota_parts(state);
+            let end = quota.current_end(stored_end, now);
+            quota_status(limit, end, Quota::used(stored_end, used, now), now)
+        }
+        Window::Concurrent { .. } => lease_status(limit, state, now),
+    }
 }
 
 /// Adjusts a previous consumption of `limit` by `delta` units (positive charges more,

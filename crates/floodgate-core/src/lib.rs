@@ -33,7 +33,7 @@ pub mod window;
 pub use abuse::{AbuseRule, AbuseState};
 pub use clock::{Clock, FakeClock, Nanos, SystemClock, NANOS_PER_SEC};
 pub use decision::{Decision, Denial, DenialReason, DimensionStatus, Dimensions};
-pub use evaluate::{evaluate, inspect, settle, Check};
+pub use evaluate::{evaluate, evaluate_into, inspect, settle, Check, Counters};
 pub use lease::LeaseId;
 pub use limit::{CounterState, FailurePolicy, Limit, Scope};
 pub use unit::{Costs, Unit};

@@ -154,9 +154,19 @@ impl Limit {
     /// construction unless `max` or the period has changed since.
     #[inline]
     pub(crate) fn gcra_of(&self, period: Nanos) -> Gcra {
-        match self.rolling.0 {
-            Some((max, built_for, gcra)) if max == self.max && built_for == period => gcra,
-            _ => Gcra::new(self.max, period),
+        match self.kept_gcra(period) {
+            Some(gcra) => *gcra,
+            None => Gcra::new(self.max, period),
+        }
+    }
+
+    /// The GCRA parameters worked out at construction, if they are still those of `max`
+    /// over `period`.
+    #[inline]
+    pub(crate) fn kept_gcra(&self, period: Nanos) -> Option<&Gcra> {
+        match &self.rolling.0 {
+            Some((max, built_for, gcra)) if *max == self.max && *built_for == period => Some(gcra),
+            _ => None,
         }
     }
 

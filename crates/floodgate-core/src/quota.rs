@@ -17,6 +17,7 @@ pub struct Quota {
 
 impl Quota {
     /// Usage that still counts at `now`: none once the stored period has ended.
+    #[inline]
     pub fn used(period_end: Nanos, used: u64, now: Nanos) -> u64 {
         if now < period_end {
             used
@@ -33,6 +34,7 @@ impl Quota {
     /// The end of the period holding `now`, taken from a stored period end when `now` is
     /// provably inside that period (a day is exactly a day; no month is shorter than 28
     /// days), so the calendar arithmetic runs only when a period has rolled over.
+    #[inline]
     pub fn current_end(&self, stored_end: Nanos, now: Nanos) -> Nanos {
         let shortest = match self.period {
             CalendarPeriod::Day => calendar::DAY,
@@ -60,6 +62,7 @@ impl Quota {
 
     /// [`check`](Self::check) with the current period's `end` and the usage counting in
     /// it already known.
+    #[inline]
     pub fn check_in(
         &self,
         end: Nanos,
@@ -77,6 +80,7 @@ impl Quota {
     }
 
     /// Units left at `now`.
+    #[inline]
     pub fn remaining(&self, period_end: Nanos, used: u64, now: Nanos) -> u64 {
         self.max.saturating_sub(Self::used(period_end, used, now))
     }

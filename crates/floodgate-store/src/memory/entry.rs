@@ -39,11 +39,27 @@ impl Entry {
     }
 
     /// The position of `slot`'s counter, if it exists. Limits built once share their slot
-    /// names, so the pointer comparison usually settles it.
+    /// names, so a pointer comparison usually settles it, and is tried on every counter
+    /// before any name is compared.
     pub(crate) fn find(&self, slot: &Arc<str>) -> Option<usize> {
+        self.find_near(slot, 0)
+    }
+
+    /// [`find`](Self::find), looking at position `hint` first: the `i`-th limit of a
+    /// subject's requests usually created, and so sits at, its `i`-th counter.
+    #[inline]
+    pub(crate) fn find_near(&self, slot: &Arc<str>, hint: usize) -> Option<usize> {
+        if self
+            .slots
+            .get(hint)
+            .is_some_and(|(s, _)| Arc::ptr_eq(s, slot))
+        {
+            return Some(hint);
+        }
         self.slots
             .iter()
-            .position(|(s, _)| Arc::ptr_eq(s, slot) || **s == **slot)
+            .position(|(s, _)| Arc::ptr_eq(s, slot))
+            .or_else(|| self.slots.iter().position(|(s, _)| **s == **slot))
     }
 
     /// The counter of `slot`, if it was ever used.
