@@ -288,6 +288,14 @@ echo
 if has floodgate && has nginx; then
   ratio=$(awk -v a="$(figure floodgate rps)" -v b="$(figure nginx rps)" 'BEGIN { printf "%.2f", a / b }')
   echo "floodgate/nginx throughput: $ratio (target >= 1.0: $(verdict "$ratio" ">=" 1.0))"
+  # Rounds pair the two within minutes of each other, under the same background load.
+  read -r -a fg_rounds <<<"${samples[floodgate,rps]}"
+  read -r -a nginx_rounds <<<"${samples[nginx,rps]}"
+  per_round=()
+  for i in "${!fg_rounds[@]}"; do
+    per_round+=("$(awk -v a="${fg_rounds[$i]}" -v b="${nginx_rounds[$i]}" 'BEGIN { printf "%.2f", a / b }')")
+  done
+  echo "floodgate/nginx throughput by round: ${per_round[*]} (median $(median "${per_round[@]}"))"
   cpu=$(awk -v a="$(figure floodgate proxy_cpu)" -v b="$(figure nginx proxy_cpu)" 'BEGIN { printf "%.2f", a / b }')
   echo "floodgate/nginx proxy CPU per request: $cpu"
 fi
