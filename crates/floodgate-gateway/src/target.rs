@@ -147,8 +147,8 @@ pub(crate) async fn extract<'c>(
     } else {
         None
     };
-    let readable = boundary.is_some() || is_json(headers);
-    let must_read = needs_body || (fixed_images.is_some() && readable);
+    let must_read =
+        needs_body || (fixed_images.is_some() && (boundary.is_some() || is_json(headers)));
     if !must_read {
         let (body, overflow) = UpstreamBody::stream(body, route.max_upload_bytes);
         return Ok(Target {
