@@ -34,8 +34,9 @@ impl Entry {
     }
 
     /// Whether this is the entry of `name` (whose hash is `hash`).
+    #[inline]
     pub(crate) fn is(&self, hash: u64, name: &str) -> bool {
-        self.hash == hash && self.name.as_slice() == name.as_bytes()
+        self.hash == hash && same_bytes(&self.name, name.as_bytes())
     }
 
     /// The position of `slot`'s counter, if it exists. Limits built once share their slot
@@ -90,5 +91,51 @@ impl Entry {
             self.abuse = None;
         }
         self.slots.is_empty() && self.abuse.is_none()
+    }
+}
+
+/// Whether two byte strings are equal, compared a word at a time in line: subject names
+/// are short, and calling `memcmp` for one took longer than comparing them.
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n < 8 {
+        return a == b;
+    }
+    let word = |s: &[u8], at: usize| u64::from_ne_bytes(s[at..at + 8].try_into().unwrap_or([0; 8]));
+    let mut at = 0;
+    while at + 8 < n {
+        if word(a, at) != word(b, at) {
+            return false;
+        }
+        at += 8;
+    }
+    // The last word ends at the last byte, overlapping the one before it if need be.
+    word(a, n - 8) == word(b, n - 8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_bytes;
+
+    #[test]
+    fn same_bytes_is_slice_equality() {
+        let names: Vec<Vec<u8>> = (0..=40)
+            .map(|n| (0..n).map(|i| b'a' + (i % 26) as u8).collect())
+            .collect();
+        for a in &names {
+            for b in &names {
+                assert_eq!(same_bytes(a, b), a == b);
+            }
+            // Every single-byte difference, at every position.
+            for at in 0..a.len() {
+                let mut c = a.clone();
+                c[at] ^= 0x20;
+                assert!(!same_bytes(a, &c), "{a:?} vs {c:?}");
+            }
+        }
     }
 }

@@ -50,11 +50,19 @@ impl Shard {
 
     /// The entry of `target`, created empty if missing, held so that it can be removed
     /// again; true if it was created.
+    #[inline]
     pub(crate) fn occupy(&mut self, target: &Target<'_>) -> (OccupiedEntry<'_, Entry>, bool) {
         let (hash, name) = (target.hash, target.name);
-        match self.table.entry(hash, |e| e.is(hash, name), |e| e.hash) {
-            Slot::Occupied(slot) => (slot, false),
-            Slot::Vacant(slot) => (slot.insert(Entry::new(hash, name)), true),
+        // Looking up first: the entry API would make room for an insertion on every call.
+        match self.table.find_entry(hash, |e| e.is(hash, name)) {
+            Ok(slot) => (slot, false),
+            Err(absent) => {
+                let table = absent.into_table();
+                (
+                    table.insert_unique(hash, Entry::new(hash, name), |e| e.hash),
+                    true,
+                )
+            }
         }
     }
 
