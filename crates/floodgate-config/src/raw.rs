@@ -44,6 +44,7 @@ pub(crate) struct RawServer {
     pub(crate) upstream: Option<Spanned<String>>,
     pub(crate) upstream_timeout: Option<Spanned<String>>,
     pub(crate) max_json_body: Option<Spanned<String>>,
+    pub(crate) forward_api_key: Option<bool>,
 }
 
 /// `[responses]`.

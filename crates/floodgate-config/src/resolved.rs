@@ -50,6 +50,10 @@ pub struct ServerConfig {
     pub upstream_timeout: Nanos,
     /// The most the gateway buffers of a JSON body to read the model and cost from.
     pub max_json_body_bytes: u64,
+    /// Whether the client's API key travels on to the upstream. Off by default: the model
+    /// API behind the gateway gets the caller's identity in `x-floodgate-*` headers instead
+    /// and never sees a customer's key; on for an upstream that authenticates the same keys.
+    pub forward_api_key: bool,
 }
 
 /// Which family of rate-limit headers a response carries.

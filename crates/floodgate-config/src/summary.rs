@@ -52,6 +52,15 @@ fn server(f: &mut fmt::Formatter<'_>, c: &Config) -> fmt::Result {
         "  JSON bodies read up to {}",
         quantity::format_size(s.max_json_body_bytes)
     )?;
+    writeln!(
+        f,
+        "  client API keys {}",
+        if s.forward_api_key {
+            "forwarded upstream"
+        } else {
+            "kept from the upstream (identity in x-floodgate-* headers)"
+        }
+    )?;
     let headers: Vec<&str> = c
         .responses
         .headers

@@ -168,6 +168,7 @@ fn server(d: &mut Diagnostics<'_>, raw: &RawServer) -> ServerConfig {
             .map(|u| u.get_ref().trim_end_matches('/').to_owned()),
         upstream_timeout,
         max_json_body_bytes,
+        forward_api_key: raw.forward_api_key.unwrap_or(false),
     }
 }
 

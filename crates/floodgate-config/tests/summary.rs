@@ -104,3 +104,19 @@ fn no_raw_key_or_full_hash_in_the_summary() {
     }
     assert!(!s.contains("sk-demo"));
 }
+
+#[test]
+fn keys_stay_away_from_the_upstream_unless_asked() {
+    let (c, s) = example("provider-b.toml");
+    assert!(!c.server.forward_api_key);
+    assert!(s.contains("client API keys kept from the upstream"), "{s}");
+    let text = "[server]\nforward_api_key = true\n[store]\nkind = \"memory\"\n";
+    let c = Config::from_str(text, std::path::Path::new("fwd.toml")).expect("valid");
+    assert!(c.server.forward_api_key);
+    let err = Config::from_str(
+        "[server]\nforward_api_key = \"yes\"\n",
+        std::path::Path::new("bad.toml"),
+    )
+    .expect_err("a string is not a bool");
+    assert!(err.to_string().starts_with("bad.toml:2:"), "{err}");
+}

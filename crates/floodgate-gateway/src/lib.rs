@@ -31,6 +31,7 @@
 //! - `reject`: 429 answers, written to the [`RejectionLog`].
 //! - `lease`: concurrency slots released when the response body ends or is dropped.
 //! - `settle` / `usage`: token reservations settled from the JSON or SSE `usage`.
+//! - `identity`: the caller's key removed (by default) and its identity passed upstream.
 //! - `upstream`: the pooled client and forwarding.
 //! - `health`: `/healthz`, and [`StoreHealth`] as the binary reports it for its store.
 //! - `self_service`: `/api/v1/api_keys/rate_limits` and `/api/v1/api_keys/rate_limit_logs`.
@@ -42,6 +43,7 @@ mod body;
 pub mod error;
 mod headers;
 mod health;
+mod identity;
 mod json;
 mod lease;
 mod limits;

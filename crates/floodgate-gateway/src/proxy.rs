@@ -199,6 +199,8 @@ async fn proxy(
             at: decision.at,
         });
 
+    let mut parts = parts;
+    crate::identity::apply(&mut parts.headers, caller, config.server.forward_api_key);
     let forwarded = match &snapshot.upstream {
         Some(upstream) => {
             upstream::forward(
