@@ -170,11 +170,7 @@ fn check(limit: &Limit, state: &CounterState, cost: u64, now: Nanos) -> Result<(
             g.check(gcra_tat(state), now, cost).map(drop)
         }
         Window::Calendar { period, offset } => {
-            let quota = Quota {
-                max: limit.max,
-                period,
-                offset,
-            };
+            let quota = limit.quota_of(period, offset);
             let (stored_end, used) = quota_parts(state);
             let end = quota.current_end(stored_end, now);
             quota
@@ -223,11 +219,7 @@ fn advance(
             dimensions.push(rolling_status(limit, g, tat, now));
         }
         Window::Calendar { period, offset } => {
-            let quota = Quota {
-                max: limit.max,
-                period,
-                offset,
-            };
+            let quota = limit.quota_of(period, offset);
             let (stored_end, stored_used) = quota_parts(state);
             // Consuming at `now` lands in the period holding `now`, so this end stays
             // right after consuming.
@@ -328,11 +320,7 @@ pub fn inspect(limit: &Limit, state: &CounterState, now: Nanos) -> DimensionStat
             rolling_status(limit, &limit.gcra_of(period), gcra_tat(state), now)
         }
         Window::Calendar { period, offset } => {
-            let quota = Quota {
-                max: limit.max,
-                period,
-                offset,
-            };
+            let quota = limit.quota_of(period, offset);
             let (stored_end, used) = quota_parts(state);
             let end = quota.current_end(stored_end, now);
             quota_status(limit, end, Quota::used(stored_end, used, now), now)

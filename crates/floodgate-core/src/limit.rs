@@ -6,7 +6,7 @@ use crate::gcra::Gcra;
 use crate::lease::{self, Lease};
 use crate::quota::Quota;
 use crate::unit::Unit;
-use crate::window::Window;
+use crate::window::{CalendarPeriod, Window};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
@@ -160,6 +160,17 @@ impl Limit {
         }
     }
 
+    /// The quota parameters of this limit over a calendar `period` with its boundary
+    /// `offset` (the calendar counterpart of [`Limit::gcra_of`]).
+    #[inline]
+    pub(crate) fn quota_of(&self, period: CalendarPeriod, offset: Nanos) -> Quota {
+        Quota {
+            max: self.max,
+            period,
+            offset,
+        }
+    }
+
     /// The GCRA parameters worked out at construction, if they are still those of `max`
     /// over `period`.
     #[inline]
@@ -173,11 +184,7 @@ impl Limit {
     /// The quota parameters of a calendar limit.
     pub fn quota(&self) -> Option<Quota> {
         match self.window {
-            Window::Calendar { period, offset } => Some(Quota {
-                max: self.max,
-                period,
-                offset,
-            }),
+            Window::Calendar { period, offset } => Some(self.quota_of(period, offset)),
             _ => None,
         }
     }
