@@ -45,6 +45,10 @@ pub(crate) struct RawServer {
     pub(crate) upstream_timeout: Option<Spanned<String>>,
     pub(crate) max_json_body: Option<Spanned<String>>,
     pub(crate) forward_api_key: Option<bool>,
+    pub(crate) log_format: Option<Spanned<String>>,
+    pub(crate) shutdown_timeout: Option<Spanned<String>>,
+    pub(crate) metrics: Option<bool>,
+    pub(crate) metrics_listen: Option<Spanned<String>>,
 }
 
 /// `[responses]`.

@@ -54,6 +54,36 @@ pub struct ServerConfig {
     /// API behind the gateway gets the caller's identity in `x-floodgate-*` headers instead
     /// and never sees a customer's key; on for an upstream that authenticates the same keys.
     pub forward_api_key: bool,
+    /// How `floodgate serve` writes its log lines (CLI `--log-format` overrides it).
+    pub log_format: LogFormat,
+    /// How long a graceful stop waits for requests and streams in flight before it
+    /// cuts them and exits (default 30 s).
+    pub shutdown_timeout: Duration,
+    /// Where Prometheus metrics are served.
+    pub metrics: MetricsEndpoint,
+}
+
+/// The shape of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines (the default).
+    #[default]
+    Text,
+    /// One JSON object a line, for log shippers.
+    Json,
+}
+
+/// Where `GET /metrics` answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MetricsEndpoint {
+    /// On the gateway's own listener (the default).
+    #[default]
+    Gateway,
+    /// On a listener of its own (`metrics_listen`), so the metrics stay off the public
+    /// port; on the gateway's listener `/metrics` is then proxied like any other path.
+    Listen(SocketAddr),
+    /// Nowhere (`metrics = false`).
+    Off,
 }
 
 /// Which family of rate-limit headers a response carries.

@@ -8,7 +8,9 @@ use crate::policy::{self, Catalog};
 use crate::quantity;
 use crate::raw::{RawAbuse, RawConfig, RawResponses, RawServer};
 use crate::resolved::ModelCost;
-use crate::resolved::{AbuseConfig, Config, HeaderConvention, ResponseConfig, ServerConfig};
+use crate::resolved::{
+    AbuseConfig, Config, HeaderConvention, LogFormat, MetricsEndpoint, ResponseConfig, ServerConfig,
+};
 use crate::routes;
 use floodgate_core::policy::{resolve, AccountInfo, KeyInfo, Overrides, Policy};
 use floodgate_core::{AbuseRule, Unit, NANOS_PER_SEC};
@@ -17,6 +19,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Where the gateway listens when neither config nor command line say.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -24,6 +27,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_UPSTREAM_TIMEOUT_SECS: u64 = 60;
 /// How much of a JSON body the gateway buffers by default to read the model and cost.
 pub const DEFAULT_MAX_JSON_BODY: u64 = 1 << 20;
+/// How long a graceful stop waits for requests in flight by default.
+pub const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 30;
 /// The 429 body when the config gives none.
 pub const DEFAULT_REJECTION_BODY: &str = r#"{"message":"Too Many Requests."}"#;
 
@@ -169,6 +174,51 @@ fn server(d: &mut Diagnostics<'_>, raw: &RawServer) -> ServerConfig {
         upstream_timeout,
         max_json_body_bytes,
         forward_api_key: raw.forward_api_key.unwrap_or(false),
+        log_format: raw.log_format.as_ref().map_or(LogFormat::Text, |f| {
+            spanned_or(d, f, "server.log_format", log_format, LogFormat::Text)
+        }),
+        shutdown_timeout: raw.shutdown_timeout.as_ref().map_or(
+            Duration::from_secs(DEFAULT_SHUTDOWN_TIMEOUT_SECS),
+            |t| {
+                Duration::from_nanos(spanned_or(
+                    d,
+                    t,
+                    "server.shutdown_timeout",
+                    quantity::duration,
+                    0,
+                ))
+            },
+        ),
+        metrics: metrics_endpoint(d, raw),
+    }
+}
+
+/// `log_format = "text" | "json"`.
+pub fn log_format(text: &str) -> Result<LogFormat, String> {
+    match text {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        other => Err(format!("expected \"text\" or \"json\", found \"{other}\"")),
+    }
+}
+
+/// `metrics = false` turns `/metrics` off; `metrics_listen` moves it to its own address.
+fn metrics_endpoint(d: &mut Diagnostics<'_>, raw: &RawServer) -> MetricsEndpoint {
+    let listen = raw.metrics_listen.as_ref().and_then(|l| {
+        l.get_ref()
+            .parse::<SocketAddr>()
+            .map_err(|_| {
+                d.at(
+                    &l.span(),
+                    format!("server.metrics_listen: expected an address such as \"127.0.0.1:9100\", found \"{}\"", l.get_ref()),
+                )
+            })
+            .ok()
+    });
+    match (raw.metrics, listen) {
+        (Some(false), _) => MetricsEndpoint::Off,
+        (_, Some(addr)) => MetricsEndpoint::Listen(addr),
+        _ => MetricsEndpoint::Gateway,
     }
 }
 
