@@ -1,7 +1,8 @@
-//! The gateway's router: health, the key owner's endpoints, and every other request
-//! proxied.
+//! The gateway's router: health, readiness, metrics, the key owner's endpoints, and every
+//! other request proxied; and the router of a metrics-only listener.
 
-use crate::health::{self, HEALTH_PATH};
+use crate::health::{self, HEALTH_PATH, READY_PATH};
+use crate::metrics::{self, METRICS_PATH};
 use crate::proxy;
 use crate::self_service;
 use crate::state::GatewayState;
@@ -18,11 +19,20 @@ pub const RATE_LIMIT_LOGS_PATH: &str = "/api/v1/api_keys/rate_limit_logs";
 pub fn app(state: Arc<GatewayState>) -> Router {
     Router::new()
         .route(HEALTH_PATH, get(health::handler))
+        .route(READY_PATH, get(health::ready_handler))
+        .route(METRICS_PATH, get(metrics::handler))
         .route(RATE_LIMITS_PATH, get(self_service::rate_limits_handler))
         .route(
             RATE_LIMIT_LOGS_PATH,
             get(self_service::rate_limit_logs_handler),
         )
         .fallback(proxy::handle)
+        .with_state(state)
+}
+
+/// The router of a listener that serves only `/metrics` (`[server] metrics_listen`).
+pub fn metrics_app(state: Arc<GatewayState>) -> Router {
+    Router::new()
+        .route(METRICS_PATH, get(metrics::own_listener_handler))
         .with_state(state)
 }

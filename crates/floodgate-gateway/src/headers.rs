@@ -1,7 +1,7 @@
 //! Rate-limit headers in the conventions a configuration selects: classic `X-RateLimit-*`
 //! (seed 002), OpenAI-style `x-ratelimit-*-{requests,tokens}` (seed 003), and the IETF
 //! draft's `RateLimit` / `RateLimit-Policy`; plus `Retry-After` and `retry-after-ms` on
-//! rejections.
+//! rejections. Shadow limits are never enforced, so no header reports them.
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use floodgate_config::HeaderConvention;
@@ -39,8 +39,8 @@ pub(crate) struct HeaderPlan {
     tokens: Option<usize>,
     /// The maximum of every limit as a header value, made once rather than per response.
     maxes: Vec<HeaderValue>,
-    /// The IETF policy name of every limit, quoted, in order.
-    ietf_names: Vec<Box<str>>,
+    /// The IETF policy name of every limit, quoted, in order; `None` for a shadow limit.
+    ietf_names: Vec<Option<Box<str>>>,
     /// The whole `RateLimit-Policy` value, which never changes for these limits.
     ietf_policy: Option<HeaderValue>,
 }
@@ -51,7 +51,7 @@ fn shortest_rolling(limits: &[Limit], unit_ok: impl Fn(Unit) -> bool) -> Option<
     limits
         .iter()
         .enumerate()
-        .filter(|(_, l)| unit_ok(l.unit))
+        .filter(|(_, l)| unit_ok(l.unit) && !l.shadow)
         .filter_map(|(i, l)| match l.window {
             Window::Rolling { period } => Some((l.scope == Scope::Global, period, i)),
             _ => None,
@@ -79,7 +79,7 @@ impl HeaderPlan {
         let daily = limits
             .iter()
             .enumerate()
-            .filter(|(_, l)| l.unit == Unit::Requests)
+            .filter(|(_, l)| l.unit == Unit::Requests && !l.shadow)
             .filter(|(_, l)| {
                 matches!(
                     l.window,
@@ -91,9 +91,13 @@ impl HeaderPlan {
             })
             .min_by_key(|(_, l)| l.scope == Scope::Global)
             .map(|(i, _)| i);
-        let ietf_names: Vec<Box<str>> = limits.iter().map(|l| ietf_name(l).into()).collect();
+        let ietf_names: Vec<Option<Box<str>>> = limits
+            .iter()
+            .map(|l| (!l.shadow).then(|| ietf_name(l).into()))
+            .collect();
         let mut policy = String::new();
         for (name, limit) in ietf_names.iter().zip(limits) {
+            let Some(name) = name else { continue };
             if !policy.is_empty() {
                 policy.push_str(", ");
             }
@@ -180,6 +184,7 @@ pub(crate) fn apply(
                 headers.insert(POLICY, policy.clone());
                 let mut value = String::with_capacity(24 * dims.len());
                 for (name, d) in plan.ietf_names.iter().zip(dims) {
+                    let Some(name) = name else { continue };
                     if !value.is_empty() {
                         value.push_str(", ");
                     }
@@ -310,6 +315,23 @@ mod tests {
         assert_eq!(get(&h, "x-ratelimit-limit-tokens"), "2000000");
         assert_eq!(get(&h, "x-ratelimit-reset-tokens"), "0");
         assert!(h.get("x-ratelimit-limit").is_none());
+    }
+
+    #[test]
+    fn shadow_limits_are_not_reported() {
+        let limits = vec![
+            Limit::new(Scope::Key, Unit::Requests, Window::MINUTE, 1, "m").shadowed(true),
+            Limit::new(Scope::Key, Unit::Requests, Window::HOUR, 50, "m"),
+        ];
+        let plan = HeaderPlan::new(&limits);
+        let dims = [status(1, 0, 60), status(50, 40, 600)];
+        let mut h = HeaderMap::new();
+        let all = [HeaderConvention::Classic, HeaderConvention::Ietf];
+        apply(&mut h, &all, &plan, &dims, 0);
+        assert_eq!(get(&h, "x-ratelimit-limit"), "50");
+        assert_eq!(get(&h, "x-ratelimit-remaining"), "40");
+        assert_eq!(get(&h, "ratelimit-policy"), "\"hour\";q=50;w=3600");
+        assert_eq!(get(&h, "ratelimit"), "\"hour\";r=40;t=600");
     }
 
     #[test]

@@ -1,9 +1,13 @@
-//! `GET /healthz`: whether the gateway serves, and whether its counters are shared.
+//! `GET /healthz`: whether the gateway serves, and whether its counters are shared;
+//! `GET /readyz`: whether it should be sent traffic.
 //!
 //! The answer is 200 whenever the gateway serves requests, including while a shared store
 //! (Redis) is away: then each limit's failure policy decides (fail-open limits counted on
 //! this instance, fail-closed ones answered 503), and the body says `"degraded"` with
 //! when and why, so load balancers keep routing while monitoring sees the outage.
+//! `/readyz` is the stricter answer: 200 only while the store answers (a configuration is
+//! always loaded once the gateway serves), 503 with the same JSON body while a shared
+//! store is away, so an orchestrator can prefer instances whose counters are exact.
 //! The gateway does not know what the store is: the binary hands it a [`HealthCheck`].
 
 use crate::error::json_response;
@@ -17,6 +21,8 @@ use std::sync::Arc;
 
 /// Path of the health endpoint (no API key needed).
 pub const HEALTH_PATH: &str = "/healthz";
+/// Path of the readiness endpoint (no API key needed).
+pub const READY_PATH: &str = "/readyz";
 
 /// Where the counter store stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +67,16 @@ pub(crate) async fn handler(State(state): State<Arc<GatewayState>>) -> Response 
         StatusCode::OK,
         body(state.store().name(), &health).to_string(),
     )
+}
+
+/// `GET /readyz`.
+pub(crate) async fn ready_handler(State(state): State<Arc<GatewayState>>) -> Response {
+    let health = state.store_health();
+    let status = match health {
+        StoreHealth::Healthy => StatusCode::OK,
+        StoreHealth::Degraded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    json_response(status, body(state.store().name(), &health).to_string())
 }
 
 #[cfg(test)]

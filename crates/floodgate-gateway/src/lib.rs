@@ -33,7 +33,9 @@
 //! - `settle` / `usage`: token reservations settled from the JSON or SSE `usage`.
 //! - `identity`: the caller's key removed (by default) and its identity passed upstream.
 //! - `upstream`: the pooled client and forwarding.
-//! - `health`: `/healthz`, and [`StoreHealth`] as the binary reports it for its store.
+//! - `health`: `/healthz` (liveness), `/readyz` (store reachable), and [`StoreHealth`]
+//!   as the binary reports it for its store.
+//! - `metrics`: [`Metrics`], the Prometheus counters and histograms, and `/metrics`.
 //! - `self_service`: `/api/v1/api_keys/rate_limits` and `/api/v1/api_keys/rate_limit_logs`.
 //! - [`error`]: [`GatewayError`], every failure with its status, as one JSON shape.
 
@@ -48,6 +50,7 @@ mod json;
 mod lease;
 mod limits;
 mod log;
+mod metrics;
 mod multipart;
 mod proxy;
 mod reject;
@@ -60,10 +63,11 @@ mod target;
 mod upstream;
 mod usage;
 
-pub use app::{app, RATE_LIMITS_PATH, RATE_LIMIT_LOGS_PATH};
+pub use app::{app, metrics_app, RATE_LIMITS_PATH, RATE_LIMIT_LOGS_PATH};
 pub use error::GatewayError;
-pub use health::{HealthCheck, StoreHealth, HEALTH_PATH};
+pub use health::{HealthCheck, StoreHealth, HEALTH_PATH, READY_PATH};
 pub use log::{Rejection, RejectionLog};
-pub use serve::serve;
+pub use metrics::{Metrics, METRICS_PATH};
+pub use serve::{serve, serve_metrics};
 pub use state::GatewayState;
 pub use upstream::BadUpstream;

@@ -1,12 +1,14 @@
 //! A proxied request from start to end: authenticate -> route -> upload size -> model and
 //! cost -> one store decision -> forward (streaming) -> headers -> settle tokens and
 //! release the concurrency slot when the body ends; non-success answers of an
-//! authenticated key count toward abuse protection.
+//! authenticated key count toward abuse protection. Each request is counted in the
+//! metrics and gets one `floodgate::access` debug line (key id, never the key).
 
 use crate::auth::{self, Caller};
 use crate::error::GatewayError;
 use crate::headers;
 use crate::lease::{GuardedBody, LeaseGuard};
+use crate::metrics::{Decided, Outcome};
 use crate::reject;
 use crate::routes;
 use crate::settle::{Settlement, SettlingBody, DEFAULT_MAX_TOKENS};
@@ -22,15 +24,31 @@ use floodgate_core::{Costs, Unit};
 use floodgate_store::{DecideRequest, Subjects};
 use hyper::body::Incoming;
 use std::sync::Arc;
+use std::time::Instant;
+
+/// What the access log line says beyond the caller and the status.
+#[derive(Debug, Default)]
+struct Seen {
+    /// The model, once known.
+    model: Option<Arc<str>>,
+    /// The decision, once made.
+    outcome: Option<Outcome>,
+}
 
 /// The handler of every route that is not one of the gateway's own endpoints.
 pub(crate) async fn handle(State(state): State<Arc<GatewayState>>, request: Request) -> Response {
+    let started = Instant::now();
     let snapshot = state.snapshot();
     let caller = match auth::authenticate(&snapshot.config, request.headers()) {
         Ok(caller) => caller,
-        Err(e) => return e.into_response(),
+        Err(e) => {
+            let response = e.into_response();
+            tracing::debug!(target: "floodgate::access", status = response.status().as_u16(), path = request.uri().path(), "unauthenticated");
+            return response;
+        }
     };
-    let response = match proxy(&state, &snapshot, &caller, request).await {
+    let mut seen = Seen::default();
+    let response = match proxy(&state, &snapshot, &caller, request, &mut seen).await {
         Ok(response) => response,
         Err(e) => {
             tracing::debug!(key = caller.key_id(), error = %e, "request refused");
@@ -40,6 +58,17 @@ pub(crate) async fn handle(State(state): State<Arc<GatewayState>>, request: Requ
     if response.status().as_u16() >= 400 {
         count_failure(&state, &snapshot, caller.key_id()).await;
     }
+    tracing::debug!(
+        target: "floodgate::access",
+        key = caller.key_id(),
+        account = %caller.account.id,
+        tier = %caller.account.tier,
+        model = seen.model.as_deref(),
+        decision = seen.outcome.map(Outcome::as_str),
+        status = response.status().as_u16(),
+        latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        "request"
+    );
     response
 }
 
@@ -50,6 +79,7 @@ pub(crate) async fn count_failure(state: &GatewayState, snapshot: &Snapshot, key
     };
     match state.store.record_failure(key, &abuse.rule).await {
         Ok(Some(block)) => {
+            state.metrics().abuse_block();
             tracing::warn!(
                 key,
                 block_ms = block / 1_000_000,
@@ -57,7 +87,10 @@ pub(crate) async fn count_failure(state: &GatewayState, snapshot: &Snapshot, key
             );
         }
         Ok(None) => {}
-        Err(e) => tracing::warn!(key, error = %e, "counting a failure failed"),
+        Err(e) => {
+            state.metrics().store_error();
+            tracing::warn!(key, error = %e, "counting a failure failed");
+        }
     }
 }
 
@@ -114,6 +147,7 @@ async fn proxy(
     snapshot: &Snapshot,
     caller: &Caller<'_>,
     request: Request,
+    seen: &mut Seen,
 ) -> Result<Response, GatewayError> {
     let config = &snapshot.config;
     let (parts, body) = request.into_parts();
@@ -136,6 +170,7 @@ async fn proxy(
     }
     let target = target::extract(config, route, &parts.headers, length, body).await?;
     let model = target.model;
+    seen.model = Some(Arc::clone(&model.name));
     let resolved = snapshot
         .limits
         .get(&config.policy, caller, model)
@@ -163,8 +198,18 @@ async fn proxy(
             lease,
             abuse,
         };
-        Some(state.store.decide(&request).await?)
+        let started = Instant::now();
+        let decided = state.store.decide(&request).await;
+        state.metrics().decision_time(started.elapsed());
+        Some(decided.inspect_err(|_| state.metrics().store_error())?)
     };
+    let decided = Decided {
+        key: caller.key_id(),
+        tier: &caller.account.tier,
+        model: &model.name,
+        limits: &resolved.limits,
+    };
+    seen.outcome = Some(state.metrics().decided(decided, decision.as_ref()));
     if let Some(decision) = &decision {
         if let Some(denial) = &decision.denial {
             return Ok(reject::rejection(
@@ -201,9 +246,10 @@ async fn proxy(
 
     let mut parts = parts;
     crate::identity::apply(&mut parts.headers, caller, config.server.forward_api_key);
+    let forwarding = Instant::now();
     let forwarded = match &snapshot.upstream {
         Some(upstream) => {
-            upstream::forward(
+            let forwarded = upstream::forward(
                 &state.client,
                 upstream,
                 snapshot.upstream_timeout,
@@ -212,7 +258,12 @@ async fn proxy(
                 target.overflow,
                 route.max_upload_bytes,
             )
-            .await
+            .await;
+            state.metrics().upstream(
+                forwarded.as_ref().ok().map(Response::status),
+                forwarding.elapsed(),
+            );
+            forwarded
         }
         None => Err(GatewayError::NoUpstream),
     };

@@ -4,6 +4,7 @@
 use crate::health::{HealthCheck, StoreHealth};
 use crate::limits::LimitCache;
 use crate::log::RejectionLog;
+use crate::metrics::Metrics;
 use crate::routes::CompiledRoute;
 use crate::upstream::{self, BadUpstream, Upstream, UpstreamClient};
 use arc_swap::ArcSwap;
@@ -61,6 +62,8 @@ pub struct GatewayState {
     pub(crate) log: RejectionLog,
     /// Source of fresh lease ids for concurrency slots.
     next_lease: AtomicU64,
+    /// Prometheus metrics; they outlive configuration reloads.
+    metrics: Metrics,
     /// Reads the store's health for `/healthz`; `None` for a store that is always
     /// healthy (in this process).
     health: Option<HealthCheck>,
@@ -95,6 +98,7 @@ impl GatewayState {
             client: upstream::client(),
             log: RejectionLog::default(),
             next_lease: AtomicU64::new(seed),
+            metrics: Metrics::new(),
             health: None,
         })
     }
@@ -124,6 +128,11 @@ impl GatewayState {
     /// The configuration in force.
     pub fn config(&self) -> Config {
         self.snapshot.load().config.clone()
+    }
+
+    /// The gateway's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// The counter store.

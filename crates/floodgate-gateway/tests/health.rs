@@ -1,6 +1,7 @@
-//! `/healthz` (no key needed) and what a request gets while the store is away: the
-//! health endpoint stays 200 and says "degraded"; a request refused by a fail-closed
-//! limit gets a 503 JSON error that says so, and never reaches the upstream.
+//! `/healthz` and `/readyz` (no key needed) and what a request gets while the store is
+//! away: the health endpoint stays 200 and says "degraded", readiness turns 503; a
+//! request refused by a fail-closed limit gets a 503 JSON error that says so, never
+//! reaches the upstream, and is counted as a store error in `/metrics`.
 
 mod common;
 
@@ -111,6 +112,9 @@ async fn healthz_needs_no_key_and_reports_the_memory_store_healthy() {
         )
         .await;
     assert_eq!(anonymous.status, 200);
+    let ready = h.get("/readyz", "").await;
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.json()["store"]["state"], "healthy");
 }
 
 #[tokio::test]
@@ -140,6 +144,10 @@ async fn while_the_store_is_away_healthz_is_degraded_and_fail_closed_requests_ge
         }})
     );
 
+    let ready = h.get("/readyz", "").await;
+    assert_eq!(ready.status, 503, "not ready while the store is away");
+    assert_eq!(ready.json()["status"], "degraded");
+
     let body = json!({"model": "chat-model", "max_tokens": 4}).to_string();
     let reply = h.post("/v1/chat/completions", Some(KEY), &body, &[]).await;
     assert_eq!(reply.status, 503);
@@ -158,4 +166,13 @@ async fn while_the_store_is_away_healthz_is_degraded_and_fail_closed_requests_ge
         stats["total"], 0,
         "a refused request never reaches the upstream: {stats}"
     );
+    let metrics = h.get("/metrics", "").await;
+    assert_eq!(metrics.status, 200);
+    let text = String::from_utf8_lossy(&metrics.body);
+    for line in [
+        "floodgate_store_degraded 1",
+        "floodgate_store_errors_total 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+    }
 }
