@@ -1,9 +1,12 @@
 //! The `floodgate` binary: one executable for every role.
 //!
 //! Each subcommand lives in its own module under [`cmd`]; [`store`] builds the counter
-//! store the config asks for; this file only parses the command line and dispatches.
+//! store the config asks for; [`logging`] sets up the log lines and [`reload`] the hot
+//! reload of `serve`; this file only parses the command line and dispatches.
 
 mod cmd;
+mod logging;
+mod reload;
 mod store;
 
 use clap::{Parser, Subcommand};

@@ -1,15 +1,23 @@
 //! `floodgate serve`: the gateway in front of a model API, configured by one file (its
-//! `[store]` picks memory or Redis); the listening address and the upstream can be
-//! overridden on the command line.
+//! `[store]` picks memory or Redis); the listening address, the upstream and the log
+//! format can be overridden on the command line.
+//!
+//! It runs until SIGTERM or Ctrl-C: then it stops accepting connections, lets the
+//! requests and streams in flight finish for up to `[server] shutdown_timeout`, and
+//! exits 0. SIGHUP and changes of the file reload the config (see [`crate::reload`]).
 
+use crate::reload::{self, Reloader};
 use anyhow::Context;
-use floodgate_config::Config;
+use floodgate_config::{Config, LogFormat, MetricsEndpoint};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
 
 /// Arguments of `serve`.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub(crate) struct Args {
     /// The config file.
     #[arg(long)]
@@ -25,16 +33,14 @@ pub(crate) struct Args {
     /// with the processes around the gateway.
     #[arg(long)]
     threads: Option<usize>,
+    /// Log lines as `text` or `json` (overrides `server.log_format`).
+    #[arg(long, value_parser = floodgate_config::log_format)]
+    log_format: Option<LogFormat>,
 }
 
-/// Logs to standard error, at `info` unless `RUST_LOG` says otherwise.
+/// Logs to standard error as text (for `demo`; `serve` follows its config).
 pub(crate) fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    crate::logging::init(LogFormat::Text);
 }
 
 /// A multi-threaded runtime with `threads` workers (one per core by default).
@@ -92,18 +98,69 @@ fn load(args: &Args) -> anyhow::Result<Config> {
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
-    init_logging();
     let config = load(args)?;
+    crate::logging::init(args.log_format.unwrap_or(config.server.log_format));
     let listen = config.server.listen;
+    let metrics = config.server.metrics;
+    let drain_for = config.server.shutdown_timeout;
     let state = Arc::new(crate::store::gateway_state(config)?);
     runtime(args.threads)?.block_on(async {
+        // Before anything else: until its handler is installed, SIGHUP ends the process.
+        let hangups = reload::hangups();
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {listen}"))?;
-        floodgate_gateway::serve(listener, state, shutdown_signal())
-            .await
-            .context("serving the gateway")
+        let (stop, stopping) = watch::channel(false);
+        if let MetricsEndpoint::Listen(addr) = metrics {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the metrics listener {addr}"))?;
+            tokio::spawn(floodgate_gateway::serve_metrics(
+                listener,
+                Arc::clone(&state),
+                stopped(stopping.clone()),
+            ));
+        }
+        let reload_args = args.clone();
+        let reloader = Reloader::new(
+            args.config.clone(),
+            move || load(&reload_args),
+            Arc::clone(&state),
+        );
+        tokio::spawn(reloader.run(hangups));
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            stop.send_replace(true);
+        });
+        let serving =
+            floodgate_gateway::serve(listener, Arc::clone(&state), stopped(stopping.clone()));
+        let deadline = async {
+            stopped(stopping).await;
+            tokio::time::sleep(drain_for).await;
+        };
+        tokio::select! {
+            served = serving => served.context("serving the gateway")?,
+            () = deadline => tracing::warn!(
+                timeout_ms = duration_ms(drain_for),
+                "shutdown timeout: cutting the requests still in flight"
+            ),
+        }
+        // Every request has ended (or was cut): the store is still open here, so this is
+        // where its state is made durable before the process exits.
+        tracing::info!(store = state.store().name(), "stopped");
+        Ok(())
     })
+}
+
+/// Completes once `stopping` turns true.
+fn stopped(mut stopping: watch::Receiver<bool>) -> impl Future<Output = ()> + Send + 'static {
+    async move {
+        let _ = stopping.wait_for(|stop| *stop).await;
+    }
+}
+
+fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
@@ -123,6 +180,7 @@ mod tests {
             listen: Some("127.0.0.1:18080".parse().unwrap()),
             upstream: Some("http://127.0.0.1:19000".into()),
             threads: None,
+            log_format: None,
         };
         let config = load(&args).unwrap();
         assert_eq!(config.server.listen, "127.0.0.1:18080".parse().unwrap());
@@ -151,6 +209,7 @@ mod tests {
             listen: None,
             upstream: Some("ftp://nowhere".into()),
             threads: None,
+            log_format: None,
         };
         let config = load(&args).unwrap();
         assert!(crate::store::gateway_state(config).is_err());
