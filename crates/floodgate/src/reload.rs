@@ -190,3 +190,32 @@ pub(crate) fn hangups() -> mpsc::UnboundedReceiver<()> {
     drop(tx);
     rx
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(server: &str, store: &str) -> Config {
+        let text = format!("[server]\n{server}\n[store]\n{store}\n");
+        Config::from_str(&text, Path::new("t.toml")).unwrap()
+    }
+
+    #[test]
+    fn restart_only_settings_keep_their_running_values() {
+        let running = config("listen = \"127.0.0.1:8080\"", "kind = \"memory\"");
+        let next = config(
+            "listen = \"0.0.0.0:9999\"\nlog_format = \"json\"\nmetrics = false\nupstream_timeout = \"5s\"",
+            "kind = \"redis\"\nurl = \"redis://127.0.0.1:6379\"",
+        );
+        let kept = keep_restart_settings(next, &running);
+        assert_eq!(kept.server.listen, running.server.listen);
+        assert_eq!(kept.server.log_format, running.server.log_format);
+        assert_eq!(kept.server.metrics, running.server.metrics);
+        assert_eq!(kept.store, running.store);
+        assert_eq!(
+            kept.server.upstream_timeout,
+            5_000_000_000,
+            "everything else is the new file's"
+        );
+    }
+}
