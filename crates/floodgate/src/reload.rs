@@ -213,8 +213,7 @@ mod tests {
         assert_eq!(kept.server.metrics, running.server.metrics);
         assert_eq!(kept.store, running.store);
         assert_eq!(
-            kept.server.upstream_timeout,
-            5_000_000_000,
+            kept.server.upstream_timeout, 5_000_000_000,
             "everything else is the new file's"
         );
     }

@@ -104,10 +104,10 @@ async fn a_changed_limit_applies_to_the_next_request() {
         .await;
     let metrics = get(&server.addr, "/metrics").await.unwrap().body;
     assert!(
-        metrics
-            .lines()
-            .any(|l| l.starts_with("floodgate_config_reloads_total{result=\"ok\"} ")
-                && !l.ends_with(" 0")),
+        metrics.lines().any(
+            |l| l.starts_with("floodgate_config_reloads_total{result=\"ok\"} ")
+                && !l.ends_with(" 0")
+        ),
         "{metrics}"
     );
 }
@@ -117,11 +117,7 @@ async fn a_broken_file_is_rejected_with_its_line_and_the_old_limits_stay() {
     let (_mock, server, file) = setup("reload-broken", "3").await;
     let upstream = upstream_of(&file);
     let broken = config(&upstream, "\"lots\"");
-    let line = broken
-        .lines()
-        .position(|l| l.contains("\"lots\""))
-        .unwrap()
-        + 1;
+    let line = broken.lines().position(|l| l.contains("\"lots\"")).unwrap() + 1;
     replace_file(&file, &broken);
     let expected = format!("{}:{line}: ", file.display());
     server
@@ -195,9 +191,5 @@ async fn reloading_during_load_fails_no_request() {
         }
     }
     assert_eq!(answered, 480);
-    assert!(
-        server.log().contains("config reloaded"),
-        "{}",
-        server.log()
-    );
+    assert!(server.log().contains("config reloaded"), "{}", server.log());
 }

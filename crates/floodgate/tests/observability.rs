@@ -134,7 +134,11 @@ async fn metrics_logs_readiness_and_shadow_limits() {
     // refused and no header speaks of it.
     for _ in 0..3 {
         let reply = post(addr, "/txt", KEY, "{}", &[]).await.unwrap();
-        assert_eq!(reply.status, 200, "a shadow limit never rejects: {}", reply.body);
+        assert_eq!(
+            reply.status, 200,
+            "a shadow limit never rejects: {}",
+            reply.body
+        );
         assert_eq!(reply.header("x-ratelimit-limit"), Some("100"));
         let policy = reply.header("ratelimit-policy").unwrap();
         assert!(!policy.contains("hour"), "{policy}");
@@ -210,8 +214,14 @@ async fn metrics_logs_readiness_and_shadow_limits() {
         "floodgate_abuse_blocks_total",
         "floodgate_config_reloads_total",
     ] {
-        assert!(text.contains(&format!("# TYPE {name} ")), "no TYPE of {name}");
-        assert!(text.contains(&format!("# HELP {name} ")), "no HELP of {name}");
+        assert!(
+            text.contains(&format!("# TYPE {name} ")),
+            "no TYPE of {name}"
+        );
+        assert!(
+            text.contains(&format!("# HELP {name} ")),
+            "no HELP of {name}"
+        );
     }
 
     // The logs: JSON lines, a request line per request and the shadow would-rejects,
@@ -247,7 +257,10 @@ async fn metrics_logs_readiness_and_shadow_limits() {
     for raw in [KEY, FAILING_KEY, UNKNOWN_KEY] {
         assert!(!log.contains(raw), "a raw key in the log:\n{log}");
         assert!(!text.contains(raw), "a raw key in the metrics");
-        assert!(!text.contains(&hash_of(raw)[..16]), "a key id in the metrics");
+        assert!(
+            !text.contains(&hash_of(raw)[..16]),
+            "a key id in the metrics"
+        );
     }
     assert!(!text.contains("acme"), "an account in the metrics");
 }
@@ -264,7 +277,11 @@ async fn metrics_on_their_own_listener() {
 
     let own = get(&metrics_addr, "/metrics").await.unwrap();
     assert_eq!(own.status, 200);
-    assert!(own.body.contains("floodgate_store_degraded 0"), "{}", own.body);
+    assert!(
+        own.body.contains("floodgate_store_degraded 0"),
+        "{}",
+        own.body
+    );
     let on_gateway = get(&server.addr, "/metrics").await.unwrap();
     assert_eq!(
         on_gateway.status, 401,

@@ -70,9 +70,10 @@ async fn slow_request(
 ) -> tokio::task::JoinHandle<std::io::Result<operating::Reply>> {
     let addr = server.addr.clone();
     let delay = format!("x-mock-delay-ms: {delay_ms}");
-    let slow = tokio::spawn(async move {
-        post(&addr, "/api/v1/txt2img", KEY, "{}", &[delay.as_str()]).await
-    });
+    let slow =
+        tokio::spawn(
+            async move { post(&addr, "/api/v1/txt2img", KEY, "{}", &[delay.as_str()]).await },
+        );
     server
         .eventually("the slow request reaches the upstream", || async {
             gateways::get(&mock.addr, "/mock/stats")
@@ -98,7 +99,10 @@ async fn a_request_in_flight_finishes_and_new_connections_are_refused() {
         server.exit_status().is_none(),
         "still draining while the request runs"
     );
-    let reply = slow.await.unwrap().expect("the request in flight is answered");
+    let reply = slow
+        .await
+        .unwrap()
+        .expect("the request in flight is answered");
     assert_eq!(reply.status, 200, "{}", reply.body);
     server
         .eventually("the process exits", || async {
@@ -127,7 +131,11 @@ async fn past_the_timeout_what_is_left_is_cut_and_the_exit_is_still_clean() {
         signalled.elapsed()
     );
     assert_eq!(server.exit_status(), Some(0), "{}", server.log());
-    assert!(server.log().contains("shutdown timeout"), "{}", server.log());
+    assert!(
+        server.log().contains("shutdown timeout"),
+        "{}",
+        server.log()
+    );
     let cut = slow.await.unwrap();
     assert!(
         cut.is_err() || cut.as_ref().is_ok_and(|r| r.status != 200),

@@ -68,6 +68,9 @@ const STATUS_CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "error"];
 static METADATA: Metadata<'static> =
     Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
 
+/// Allowed-decision counters by tier, then model.
+type AllowedByTier = HashMap<Arc<str>, HashMap<Arc<str>, Counter>>;
+
 /// The gateway's metrics.
 pub struct Metrics {
     /// Where every handle's value lives, and what renders them.
@@ -87,7 +90,7 @@ pub struct Metrics {
     /// Configuration reloads: `[ok, rejected]`.
     reloads: [Counter; 2],
     /// Allowed-decision counters by tier, then model, registered on first use.
-    allowed: RwLock<HashMap<Arc<str>, HashMap<Arc<str>, Counter>>>,
+    allowed: RwLock<AllowedByTier>,
 }
 
 impl std::fmt::Debug for Metrics {

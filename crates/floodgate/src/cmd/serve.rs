@@ -9,7 +9,6 @@
 use crate::reload::{self, Reloader};
 use anyhow::Context;
 use floodgate_config::{Config, LogFormat, MetricsEndpoint};
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -153,10 +152,8 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
 }
 
 /// Completes once `stopping` turns true.
-fn stopped(mut stopping: watch::Receiver<bool>) -> impl Future<Output = ()> + Send + 'static {
-    async move {
-        let _ = stopping.wait_for(|stop| *stop).await;
-    }
+async fn stopped(mut stopping: watch::Receiver<bool>) {
+    let _ = stopping.wait_for(|stop| *stop).await;
 }
 
 fn duration_ms(d: Duration) -> u64 {

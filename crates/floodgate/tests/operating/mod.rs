@@ -82,7 +82,9 @@ impl Server {
         };
         server
             .eventually("/healthz answers", || async {
-                get(&server.addr, "/healthz").await.is_ok_and(|r| r.status == 200)
+                get(&server.addr, "/healthz")
+                    .await
+                    .is_ok_and(|r| r.status == 200)
             })
             .await;
         server
