@@ -142,6 +142,26 @@ impl MemoryStore {
         held
     }
 
+    /// [`Store::transfer_lease`], synchronously.
+    pub fn transfer_lease_now(
+        &self,
+        subjects: &Subjects<'_>,
+        limits: &[Limit],
+        from: LeaseId,
+        to: LeaseId,
+    ) -> bool {
+        let now = self.clock.now();
+        let mut held = false;
+        self.with_counters(subjects, &concurrency(limits), now, |_, limit, state| {
+            if let (Window::Concurrent { lease_ttl }, CounterState::Leases(leases)) =
+                (limit.window, state)
+            {
+                held |= lease::transfer(leases, from, to, now, lease_ttl);
+            }
+        });
+        held
+    }
+
     /// [`Store::record_failure`], synchronously.
     pub fn record_failure_now(&self, key: &str, rule: &AbuseRule) -> Option<Nanos> {
         let now = self.clock.now();
@@ -230,6 +250,16 @@ impl Store for MemoryStore {
         lease: LeaseId,
     ) -> Result<bool, StoreError> {
         Ok(self.release_lease_now(subjects, limits, lease))
+    }
+
+    async fn transfer_lease(
+        &self,
+        subjects: &Subjects<'_>,
+        limits: &[Limit],
+        from: LeaseId,
+        to: LeaseId,
+    ) -> Result<bool, StoreError> {
+        Ok(self.transfer_lease_now(subjects, limits, from, to))
     }
 
     async fn record_failure(
