@@ -30,6 +30,8 @@
 //! - `headers`: classic, OpenAI-style and IETF rate-limit headers, `Retry-After`.
 //! - `reject`: 429 answers, written to the [`RejectionLog`].
 //! - `lease`: concurrency slots released when the response body ends or is dropped.
+//! - `jobs`: async jobs whose slot is held from submission until a poll shows a final
+//!   state, under a lease any instance derives from the task id.
 //! - `settle` / `usage`: token reservations settled from the JSON or SSE `usage`.
 //! - `identity`: the caller's key removed (by default) and its identity passed upstream.
 //! - `upstream`: the pooled client and forwarding.
@@ -44,6 +46,7 @@ pub mod error;
 mod headers;
 mod health;
 mod identity;
+mod jobs;
 mod json;
 mod lease;
 mod limits;

@@ -18,9 +18,9 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, response, HeaderMap};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use floodgate_core::{Costs, Unit};
 use floodgate_store::{DecideRequest, Subjects};
-use hyper::body::Incoming;
 use std::sync::Arc;
 
 /// The handler of every route that is not one of the gateway's own endpoints.
@@ -85,12 +85,16 @@ fn costs(target: &target::Target<'_>, tokens: Usage) -> Costs {
 
 /// The response body, wrapped to settle tokens and release the slot when it ends; one
 /// allocation whatever the wrapping.
-fn after_body(
+fn after_body<B>(
     head: &response::Parts,
-    body: Incoming,
+    body: B,
     settlement: Option<Settlement>,
     guard: Option<LeaseGuard>,
-) -> Body {
+) -> Body
+where
+    B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<axum::BoxError>,
+{
     match (settlement, guard) {
         (None, None) => Body::new(body),
         (None, Some(guard)) => Body::new(GuardedBody::new(body, guard)),
@@ -125,6 +129,8 @@ async fn proxy(
             }
         })?;
     let route = &route.route;
+    let poll =
+        crate::jobs::polled(snapshot, parts.uri.path()).map(|(j, task)| (j, task.to_owned()));
     let length = content_length(&parts.headers)?;
     if let (Some(limit), Some(len)) = (route.max_upload_bytes, length) {
         if len > limit {
@@ -247,6 +253,22 @@ async fn proxy(
             &decision.dimensions,
             decision.at,
         );
+    }
+    // An async job's submission and polls are read whole: the slot follows the job.
+    let submits = route.job.as_ref().filter(|_| guard.is_some());
+    if head.status.is_success() && (submits.is_some() || poll.is_some()) {
+        let answer = crate::jobs::read(body).await?;
+        let guard = match (submits, guard) {
+            (Some(job), Some(guard)) => {
+                crate::jobs::submitted(job, &answer, caller.key_id(), guard).await
+            }
+            (_, guard) => guard,
+        };
+        if let Some((job, task)) = &poll {
+            crate::jobs::polled_answer(state, snapshot, caller, job, task, &answer).await;
+        }
+        let body = after_body(&head, http_body_util::Full::new(answer), settlement, guard);
+        return Ok(Response::from_parts(head, body));
     }
     let body = after_body(&head, body, settlement, guard);
     Ok(Response::from_parts(head, body))
