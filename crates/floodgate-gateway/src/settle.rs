@@ -4,9 +4,10 @@
 //! `max_tokens` in the decision. The response body is then watched as it streams by (no
 //! extra buffering for SSE, a capped copy for JSON) and, once it ends, the reservation is
 //! settled from the reported `usage`: unused tokens are refunded, extra ones charged. A
-//! failed answer without usage is refunded whole; a successful one without usage, or a
-//! stream the client left before its usage event, keeps its reservation, since the
-//! upstream may well have done the work.
+//! failed answer without usage is refunded whole. An SSE stream without usage, or one the
+//! client left before its usage event, is charged the prompt estimate plus the text it
+//! carried (about four bytes a token, never more than reserved). A JSON answer without
+//! usage keeps its reservation, since the upstream may well have done the work.
 
 use crate::usage::{self, SseScanner, Usage};
 use bytes::Bytes;
@@ -175,10 +176,17 @@ impl<B> SettlingBody<B> {
         let Some(settlement) = self.settlement.take() else {
             return;
         };
-        match (self.reader.usage(ended), self.failed) {
-            (Some(actual), _) => settlement.settle(actual),
-            (None, true) => settlement.settle(Usage::default()),
-            (None, false) => {}
+        match (self.reader.usage(ended), self.failed, &self.reader) {
+            (Some(actual), _, _) => settlement.settle(actual),
+            (None, true, _) => settlement.settle(Usage::default()),
+            (None, false, Reader::Sse(scanner)) => {
+                let produced = Usage {
+                    input: settlement.reserved.input,
+                    output: scanner.estimated_output().min(settlement.reserved.output),
+                };
+                settlement.settle(produced);
+            }
+            (None, false, Reader::Json(_)) => {}
         }
     }
 }
