@@ -33,6 +33,7 @@
 //! - `jobs`: async jobs whose slot is held from submission until a poll shows a final
 //!   state, under a lease any instance derives from the task id.
 //! - `settle` / `usage`: token reservations settled from the JSON or SSE `usage`.
+//! - `reservations`: this instance's reservations not settled yet, for `rate_limits`.
 //! - `identity`: the caller's key removed (by default) and its identity passed upstream.
 //! - `upstream`: the pooled client and forwarding.
 //! - `health`: `/healthz`, and [`StoreHealth`] as the binary reports it for its store.
@@ -54,6 +55,7 @@ mod log;
 mod multipart;
 mod proxy;
 mod reject;
+mod reservations;
 mod routes;
 mod self_service;
 mod serve;

@@ -203,6 +203,12 @@ async fn proxy(
             limits: Arc::clone(&resolved.limits),
             reserved,
             at: decision.at,
+            open: state.reservations.open(
+                &caller.key.info.id,
+                &caller.account.id,
+                &resolved.limits,
+                reserved,
+            ),
         });
 
     let mut parts = parts;

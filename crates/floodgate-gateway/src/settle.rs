@@ -9,9 +9,10 @@
 //! carried (about four bytes a token, never more than reserved). A JSON answer without
 //! usage keeps its reservation, since the upstream may well have done the work.
 
+use crate::reservations::{in_unit, Open};
 use crate::usage::{self, SseScanner, Usage};
 use bytes::Bytes;
-use floodgate_core::{Limit, Nanos, Unit};
+use floodgate_core::{Limit, Nanos};
 use floodgate_store::{Adjustment, SettleRequest, Store, Subjects};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use std::pin::Pin;
@@ -38,6 +39,9 @@ pub(crate) struct Settlement {
     pub(crate) reserved: Usage,
     /// The decision's time, so a refund never reaches into a later calendar period.
     pub(crate) at: Nanos,
+    /// The reservation as this instance's open reservations count it, closed once
+    /// settled (or, if never settled, kept as used).
+    pub(crate) open: Open,
 }
 
 impl std::fmt::Debug for Settlement {
@@ -45,16 +49,6 @@ impl std::fmt::Debug for Settlement {
         f.debug_struct("Settlement")
             .field("reserved", &self.reserved)
             .finish_non_exhaustive()
-    }
-}
-
-/// Tokens of `usage` counted in `unit`.
-fn in_unit(unit: Unit, usage: Usage) -> u64 {
-    match unit {
-        Unit::InputTokens => usage.input,
-        Unit::OutputTokens => usage.output,
-        Unit::Tokens => usage.input.saturating_add(usage.output),
-        _ => 0,
     }
 }
 
@@ -103,6 +97,8 @@ impl Settlement {
             if let Err(e) = self.store.settle(&request).await {
                 tracing::warn!(key = %self.key, error = %e, "settling tokens failed");
             }
+            // Settled: from now on the store's count is all usage, none of it reserved.
+            drop(self.open);
         });
     }
 }
@@ -237,7 +233,7 @@ impl<B> Drop for SettlingBody<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use floodgate_core::{Scope, Window};
+    use floodgate_core::{Scope, Unit, Window};
 
     #[test]
     fn refunds_and_charges_per_token_unit() {

@@ -4,6 +4,7 @@
 use crate::health::{HealthCheck, StoreHealth};
 use crate::limits::LimitCache;
 use crate::log::RejectionLog;
+use crate::reservations::Reservations;
 use crate::routes::CompiledRoute;
 use crate::upstream::{self, BadUpstream, Upstream, UpstreamClient};
 use arc_swap::ArcSwap;
@@ -59,6 +60,8 @@ pub struct GatewayState {
     pub(crate) client: UpstreamClient,
     /// Recent rejections per key, for the rate-limit log endpoint.
     pub(crate) log: RejectionLog,
+    /// Token reservations of this instance not settled yet.
+    pub(crate) reservations: Arc<Reservations>,
     /// Source of fresh lease ids for concurrency slots.
     next_lease: AtomicU64,
     /// Reads the store's health for `/healthz`; `None` for a store that is always
@@ -94,6 +97,7 @@ impl GatewayState {
             store,
             client: upstream::client(),
             log: RejectionLog::default(),
+            reservations: Arc::default(),
             next_lease: AtomicU64::new(seed),
             health: None,
         })
