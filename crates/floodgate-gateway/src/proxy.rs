@@ -251,18 +251,11 @@ async fn proxy(
         }
     };
     let (mut head, body) = response.into_parts();
-    if let Some(decision) = &decision {
-        headers::apply(
-            &mut head.headers,
-            &config.responses.headers,
-            &resolved.plan,
-            &decision.dimensions,
-            decision.at,
-        );
-    }
-    // An async job's submission and polls are read whole: the slot follows the job.
+    // An async job's submission and polls, and a JSON answer with tokens to settle, are
+    // read whole first: the slot follows the job, the token headers show settled usage.
     let submits = route.job.as_ref().filter(|_| guard.is_some());
-    if head.status.is_success() && (submits.is_some() || poll.is_some()) {
+    let settles_first = settlement.is_some() && crate::settle::read_first(&head);
+    if head.status.is_success() && (submits.is_some() || poll.is_some() || settles_first) {
         let answer = crate::jobs::read(body).await?;
         let guard = match (submits, guard) {
             (Some(job), Some(guard)) => {
@@ -273,8 +266,32 @@ async fn proxy(
         if let Some((job, task)) = &poll {
             crate::jobs::polled_answer(state, snapshot, caller, job, task, &answer).await;
         }
+        let mut dims = decision.as_ref().map(|d| d.dimensions.clone());
+        let settlement = match settlement {
+            Some(s) if settles_first => s.settle_read(&answer, dims.as_deref_mut()),
+            s => s,
+        };
+        if let (Some(decision), Some(dims)) = (&decision, &dims) {
+            let conventions = &config.responses.headers;
+            headers::apply(
+                &mut head.headers,
+                conventions,
+                &resolved.plan,
+                dims,
+                decision.at,
+            );
+        }
         let body = after_body(&head, http_body_util::Full::new(answer), settlement, guard);
         return Ok(Response::from_parts(head, body));
+    }
+    if let Some(decision) = &decision {
+        headers::apply(
+            &mut head.headers,
+            &config.responses.headers,
+            &resolved.plan,
+            &decision.dimensions,
+            decision.at,
+        );
     }
     let body = after_body(&head, body, settlement, guard);
     Ok(Response::from_parts(head, body))

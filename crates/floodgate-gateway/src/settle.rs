@@ -12,7 +12,7 @@
 use crate::reservations::{in_unit, Open};
 use crate::usage::{self, SseScanner, Usage};
 use bytes::Bytes;
-use floodgate_core::{Limit, Nanos};
+use floodgate_core::{DimensionStatus, Limit, Nanos, Window};
 use floodgate_store::{Adjustment, SettleRequest, Store, Subjects};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use std::pin::Pin;
@@ -68,7 +68,59 @@ fn deltas(limits: &[Limit], reserved: Usage, actual: Usage) -> Vec<(usize, i64)>
         .collect()
 }
 
+/// Whether a successful answer is read whole before its headers go out, so that its token
+/// headers show its settled usage: a JSON answer of known length within
+/// [`MAX_JSON_COPY`]. A stream, or an answer of unknown length, goes through as it comes.
+pub(crate) fn read_first(head: &http::response::Parts) -> bool {
+    let sse = head
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    let length = head
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    !sse && length.is_some_and(|n| n <= MAX_JSON_COPY as u64)
+}
+
+/// `dims` (the decision's statuses of `limits`) as they stand once `reserved` is settled
+/// to `actual`: a refund comes back into the remaining tokens (a charge comes out), and a
+/// rolling limit's time to be whole again shrinks or grows with what it holds.
+fn settle_statuses(dims: &mut [DimensionStatus], limits: &[Limit], reserved: Usage, actual: Usage) {
+    for (i, delta) in deltas(limits, reserved, actual) {
+        let (Some(d), Some(limit)) = (dims.get_mut(i), limits.get(i)) else {
+            continue;
+        };
+        let before = d.max.saturating_sub(d.remaining);
+        let remaining = i128::from(d.remaining) - i128::from(delta);
+        d.remaining = u64::try_from(remaining.clamp(0, i128::from(d.max))).unwrap_or(0);
+        let after = d.max.saturating_sub(d.remaining);
+        if matches!(limit.window, Window::Rolling { .. }) && before > 0 {
+            let scaled = u128::from(d.reset_after) * u128::from(after) / u128::from(before);
+            d.reset_after = Nanos::try_from(scaled).unwrap_or(Nanos::MAX);
+        }
+    }
+}
+
 impl Settlement {
+    /// Settles the reservation from a JSON answer read whole, bringing `dims` (the
+    /// decision's statuses) to the settled state for the headers; the settlement comes
+    /// back if the answer reports no usage.
+    pub(crate) fn settle_read(
+        self,
+        answer: &[u8],
+        dims: Option<&mut [DimensionStatus]>,
+    ) -> Option<Self> {
+        let Some(actual) = usage::from_json(answer) else {
+            return Some(self);
+        };
+        if let Some(dims) = dims {
+            settle_statuses(dims, &self.limits, self.reserved, actual);
+        }
+        self.settle(actual);
+        None
+    }
+
     /// Settles the reservation with `actual` usage, in the background.
     pub(crate) fn settle(self, actual: Usage) {
         let changes = deltas(&self.limits, self.reserved, actual);
@@ -233,7 +285,7 @@ impl<B> Drop for SettlingBody<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use floodgate_core::{Scope, Unit, Window};
+    use floodgate_core::{Scope, Unit, NANOS_PER_SEC};
 
     #[test]
     fn refunds_and_charges_per_token_unit() {
@@ -257,5 +309,50 @@ mod tests {
             output: 150,
         };
         assert_eq!(deltas(&limits, reserved, more), [(1, 50), (2, 50)]);
+    }
+
+    #[test]
+    fn statuses_after_settlement() {
+        let limits = [
+            Limit::new(Scope::Key, Unit::Requests, Window::MINUTE, 10, "m"),
+            Limit::new(Scope::Key, Unit::Tokens, Window::MINUTE, 1000, "m"),
+            Limit::new(Scope::Key, Unit::Tokens, Window::DAY, 1000, "m"),
+        ];
+        let status = |remaining, reset_after| DimensionStatus {
+            max: 1000,
+            remaining,
+            reset_after,
+        };
+        let mut dims = vec![
+            status(9, NANOS_PER_SEC),
+            status(800, 12 * NANOS_PER_SEC),
+            status(800, 3600 * NANOS_PER_SEC),
+        ];
+        let reserved = Usage {
+            input: 50,
+            output: 150,
+        };
+        let actual = Usage {
+            input: 50,
+            output: 50,
+        };
+        settle_statuses(&mut dims, &limits, reserved, actual);
+        assert_eq!(dims[0], status(9, NANOS_PER_SEC), "requests are not tokens");
+        assert_eq!(
+            dims[1],
+            status(900, 6 * NANOS_PER_SEC),
+            "half the debt, half the wait"
+        );
+        assert_eq!(
+            dims[2],
+            status(900, 3600 * NANOS_PER_SEC),
+            "a quota resets when it resets"
+        );
+        let over = Usage {
+            input: 50,
+            output: 5000,
+        };
+        settle_statuses(&mut dims, &limits, actual, over);
+        assert_eq!(dims[1].remaining, 0);
     }
 }

@@ -106,14 +106,28 @@ async fn a_json_answer_settles_the_reservation_to_its_usage() {
     let r = h.post("/v1/chat/completions", Some(KEY), &body, &[]).await;
     assert_eq!(r.status, 200);
     let reserved = (body.len() as u64).div_ceil(4) + 500;
+    let used = total(&r.json()["usage"]);
+    assert!(used < reserved);
+    assert_eq!(
+        r.header("x-ratelimit-remaining-tokens"),
+        (1000 - used).to_string(),
+        "the headers show the settled usage, not the reservation"
+    );
+    wait_for_used(&h, used).await;
+}
+
+#[tokio::test]
+async fn a_streamed_answers_headers_show_its_reservation() {
+    let h = start().await;
+    let body = chat(300, true);
+    let r = h.post("/v1/chat/completions", Some(KEY), &body, &[]).await;
+    assert_eq!(r.status, 200);
+    let reserved = (body.len() as u64).div_ceil(4) + 300;
     assert_eq!(
         r.header("x-ratelimit-remaining-tokens"),
         (1000 - reserved).to_string(),
-        "the headers show the reservation"
+        "a stream's headers go out before its usage exists"
     );
-    let used = total(&r.json()["usage"]);
-    assert!(used < reserved);
-    wait_for_used(&h, used).await;
 }
 
 #[tokio::test]
