@@ -83,3 +83,81 @@ async fn a_concurrency_rejection_leaves_rpm_untouched() {
     let (h, _redis) = start("15m", jobs_lasting(Duration::from_secs(3600))).await;
     units::a_concurrency_rejection_leaves_rpm_untouched(&h).await;
 }
+
+/// The commands clients sent while `run` ran (a MONITOR session; what scripts run
+/// inside the server is tagged `lua` and left out), by name.
+async fn client_commands<F: std::future::Future<Output = ()>>(
+    server: &RedisServer,
+    run: F,
+) -> Vec<String> {
+    let monitor = server.monitor();
+    run.await;
+    monitor
+        .finish()
+        .iter()
+        .filter(|line| !line.contains(" lua]"))
+        .filter_map(|line| line.split('"').nth(1).map(str::to_ascii_uppercase))
+        .collect()
+}
+
+/// A token reservation is one Redis round trip (one EVALSHA deciding requests and
+/// tokens together), and its settlement one more.
+#[tokio::test]
+async fn a_reservation_and_its_settlement_are_one_command_each() {
+    use floodgate_core::{Costs, LeaseId, Limit, Scope, Unit, Window};
+    use floodgate_store::{Adjustment, DecideRequest, SettleRequest, Store, Subjects};
+
+    let server = RedisServer::start();
+    let store = RedisStore::connect(&RedisConfig::single(server.url()))
+        .await
+        .expect("redis answers");
+    let limits = [
+        Limit::new(Scope::Key, Unit::Requests, Window::MINUTE, 100, "chat"),
+        Limit::new(Scope::Key, Unit::Tokens, Window::MINUTE, 10_000, "chat"),
+        Limit::new(Scope::Account, Unit::Tokens, Window::DAY, 100_000, "chat"),
+    ];
+    let costs = Costs::one_request().with(Unit::Tokens, 600);
+    let subjects = Subjects {
+        key: "k",
+        account: "a",
+    };
+    let decide = DecideRequest {
+        subjects,
+        limits: &limits,
+        costs: &costs,
+        lease: LeaseId(1),
+        abuse: None,
+    };
+    let refund = [
+        Adjustment {
+            limit: &limits[1],
+            delta: -400,
+        },
+        Adjustment {
+            limit: &limits[2],
+            delta: -400,
+        },
+    ];
+    // Once, so both scripts are loaded; then measured.
+    let at = store.decide(&decide).await.expect("decides").at;
+    let settle = |at| SettleRequest {
+        subjects,
+        adjustments: &refund,
+        reserved_at: at,
+    };
+    store.settle(&settle(at)).await.expect("settles");
+
+    let mut decision = None;
+    let sent = client_commands(&server, async {
+        decision = Some(store.decide(&decide).await.expect("decides"));
+    })
+    .await;
+    assert_eq!(sent, ["EVALSHA"], "the reservation");
+    let decision = decision.expect("decided");
+    assert!(decision.allowed());
+    let sent = client_commands(&server, async {
+        store.settle(&settle(decision.at)).await.expect("settles");
+    })
+    .await;
+    assert_eq!(sent, ["EVALSHA"], "the settlement");
+}
