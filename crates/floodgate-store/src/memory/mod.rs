@@ -7,6 +7,7 @@
 mod decide;
 mod entry;
 mod plan;
+mod settle;
 mod shards;
 
 use crate::error::StoreError;
@@ -14,7 +15,7 @@ use crate::request::{DecideRequest, Inspection, SettleRequest, Subjects};
 use crate::store::Store;
 use async_trait::async_trait;
 use floodgate_core::{
-    inspect, lease, settle, AbuseRule, Clock, CounterState, Decision, LeaseId, Limit, Nanos, Window,
+    inspect, lease, AbuseRule, Clock, CounterState, Decision, LeaseId, Limit, Nanos, Window,
 };
 use plan::Plan;
 use shards::Shards;
@@ -65,22 +66,6 @@ impl MemoryStore {
     /// Drops every idle subject now, rather than as shards come due.
     pub fn sweep(&self) {
         self.shards.sweep_all(self.clock.now());
-    }
-
-    /// [`Store::settle`], synchronously.
-    pub fn settle_now(&self, request: &SettleRequest<'_>) {
-        let now = self.clock.now();
-        let limits: SmallVec<[&Limit; 4]> = request.adjustments.iter().map(|a| a.limit).collect();
-        self.with_counters(&request.subjects, &limits, now, |i, _, state| {
-            let adjustment = &request.adjustments[i];
-            settle(
-                adjustment.limit,
-                state,
-                now,
-                adjustment.delta,
-                request.reserved_at,
-            );
-        });
     }
 
     /// [`Store::inspect`], synchronously.
