@@ -84,6 +84,39 @@ async fn a_concurrency_rejection_leaves_rpm_untouched() {
     units::a_concurrency_rejection_leaves_rpm_untouched(&h).await;
 }
 
+/// Two gateways on one Redis in front of one mock: a job submitted through the first is
+/// found, renewed and released by polls through the second.
+#[tokio::test]
+async fn a_job_submitted_through_one_instance_is_released_by_a_poll_through_another() {
+    let job = Duration::from_millis(300);
+    let (first, redis) = start("15m", jobs_lasting(job)).await;
+    let store = RedisStore::connect(&RedisConfig::single(redis.url()))
+        .await
+        .expect("redis answers");
+    let mut config = units::config("15m");
+    config.server.upstream = Some(first.mock.clone());
+    let state = GatewayState::with_store(config, Arc::new(store)).expect("upstream URL");
+    let second = serve_state(Arc::new(state), FakeClock::new(0)).await;
+
+    let (_, task) = units::submit(&first).await;
+    let task = task.expect("admitted");
+    assert_eq!(units::submit(&second).await.0, 200);
+    assert_eq!(
+        units::submit(&first).await.0,
+        429,
+        "two jobs across both instances"
+    );
+    assert_ne!(units::poll(&second, &task).await, "succeeded");
+    assert_eq!(units::submit(&second).await.0, 429);
+    tokio::time::sleep(job + Duration::from_millis(50)).await;
+    assert_eq!(units::poll(&second, &task).await, "succeeded");
+    assert_eq!(
+        units::submit(&first).await.0,
+        200,
+        "the slot taken through the first instance was freed through the second"
+    );
+}
+
 /// The commands clients sent while `run` ran (a MONITOR session; what scripts run
 /// inside the server is tagged `lua` and left out), by name.
 async fn client_commands<F: std::future::Future<Output = ()>>(
