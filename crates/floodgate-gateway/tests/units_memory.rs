@@ -61,3 +61,9 @@ async fn a_concurrency_rejection_leaves_rpm_untouched() {
     let h = start(jobs_lasting(Duration::from_secs(3600))).await;
     units::a_concurrency_rejection_leaves_rpm_untouched(&h).await;
 }
+
+#[tokio::test]
+async fn compute_units_follow_the_seeds_example() {
+    let h = start(jobs_lasting(Duration::from_secs(3600))).await;
+    units::compute_units_follow_the_seeds_example(&h).await;
+}

@@ -84,6 +84,12 @@ async fn a_concurrency_rejection_leaves_rpm_untouched() {
     units::a_concurrency_rejection_leaves_rpm_untouched(&h).await;
 }
 
+#[tokio::test]
+async fn compute_units_follow_the_seeds_example() {
+    let (h, _redis) = start("15m", jobs_lasting(Duration::from_secs(3600))).await;
+    units::compute_units_follow_the_seeds_example(&h).await;
+}
+
 /// Two gateways on one Redis in front of one mock: a job submitted through the first is
 /// found, renewed and released by polls through the second.
 #[tokio::test]

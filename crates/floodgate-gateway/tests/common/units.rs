@@ -48,7 +48,7 @@ kind = "memory"
 
 [models]
 chat-model = {{ kind = "text" }}
-video-model = {{ kind = "video" }}
+video-model = {{ kind = "video", compute = {{ field = "duration_seconds", factor_field = "resolution", factor_default = "1080p", factors = {{ "720p" = 1.0, "1080p" = 2.25, "4k" = 9.0 }} }} }}
 status-model = {{ kind = "status" }}
 
 [tiers.standard]
@@ -60,6 +60,7 @@ models.chat-model.limits = [
 models.video-model.limits = [
   {{ unit = "requests", window = "minute", max = 10 }},
   {{ unit = "concurrent_jobs", window = "concurrent", max = {JOBS}, lease_ttl = "{lease_ttl}" }},
+  {{ unit = "compute_units", window = "day", max = 100000 }},
 ]
 models.status-model.limits = [{{ unit = "requests", window = "minute", max = 1000 }}]
 
@@ -233,11 +234,23 @@ pub(crate) async fn a_cancelled_stream_releases_its_slot_and_settles(h: &Harness
     }
 }
 
-/// Submits a video job; its status and task id.
-pub(crate) async fn submit(h: &Harness) -> (u16, Option<String>) {
-    let r = h.post("/v1/videos", Some(KEY), "{}", &[]).await;
+/// Submits a video job of `seconds` at `resolution`; its status and task id.
+pub(crate) async fn submit_video(
+    h: &Harness,
+    seconds: u64,
+    resolution: &str,
+) -> (u16, Option<String>) {
+    let body = json!({"prompt": "waves", "duration_seconds": seconds, "resolution": resolution});
+    let r = h
+        .post("/v1/videos", Some(KEY), &body.to_string(), &[])
+        .await;
     let task = (r.status == 200).then(|| r.json()["task_id"].as_str().expect("task").to_owned());
     (r.status, task)
+}
+
+/// Submits a one-second 720p video job (1 compute unit).
+pub(crate) async fn submit(h: &Harness) -> (u16, Option<String>) {
+    submit_video(h, 1, "720p").await
 }
 
 /// Polls a video job; its state.
@@ -276,6 +289,17 @@ pub(crate) async fn an_unpolled_job_frees_its_slot_at_lease_expiry(
     time.pass(h, ttl * 6 / 10).await;
     assert_eq!(submit(h).await.0, 200, "the unpolled job's lease expired");
     assert_eq!(submit(h).await.0, 429, "the polled job's lease was renewed");
+}
+
+/// Compute units follow the model's formula, as in seed 004's example: "a 30-second 4K
+/// video generation consumes more than a 5-second 720p generation" (270 units against 5).
+pub(crate) async fn compute_units_follow_the_seeds_example(h: &Harness) {
+    assert_eq!(submit_video(h, 30, "4k").await.0, 200);
+    let day = dimension(h, "video-model", "compute_units").await;
+    assert_eq!(day["used"], 270, "30 s x 9: {day}");
+    assert_eq!(submit_video(h, 5, "720p").await.0, 200);
+    let day = dimension(h, "video-model", "compute_units").await;
+    assert_eq!(day["used"], 275, "5 s x 1: {day}");
 }
 
 /// A rejection for concurrency consumes no requests per minute.
