@@ -5,23 +5,16 @@
 //! other poll renews it, and a job nobody polls any more frees its slot when the lease's
 //! TTL runs out.
 //!
-//! Submission and poll answers are small JSON documents; they are read whole (up to
-//! [`MAX_ANSWER`]) before they go to the client, so a client that polls straight after
-//! its submission always finds the job's lease in place.
+//! Submission and poll answers are small JSON documents; they are read whole (see
+//! `answer`) before they go to the client, so a client that polls straight after its
+//! submission always finds the job's lease in place.
 
 use crate::auth::Caller;
-use crate::error::GatewayError;
 use crate::lease::LeaseGuard;
 use crate::state::{GatewayState, Snapshot};
-use bytes::Bytes;
 use floodgate_config::{AsyncJob, KeyHash};
 use floodgate_core::{LeaseId, Limit, Window};
 use floodgate_store::Subjects;
-use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
-
-/// Largest submission or poll answer read for its task id or state.
-pub(crate) const MAX_ANSWER: usize = 1 << 20;
 
 /// The lease of `key`'s job `task`: the same on every instance, and distinct per key, so
 /// one key's polls never touch another's jobs.
@@ -42,16 +35,6 @@ pub(crate) fn polled<'s, 'p>(
         .iter()
         .filter_map(|r| r.route.job.as_ref())
         .find_map(|job| Some((job, job.task_of(path)?)))
-}
-
-/// Reads an answer whole, up to [`MAX_ANSWER`].
-pub(crate) async fn read(body: Incoming) -> Result<Bytes, GatewayError> {
-    match Limited::new(body, MAX_ANSWER).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) => Err(GatewayError::UpstreamUnavailable(format!(
-            "reading a job's answer (at most {MAX_ANSWER} bytes): {e}"
-        ))),
-    }
 }
 
 /// What a JSON answer says at `job`'s fields: (task id, state).

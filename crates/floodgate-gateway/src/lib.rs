@@ -30,6 +30,7 @@
 //! - `headers`: classic, OpenAI-style and IETF rate-limit headers, `Retry-After`.
 //! - `reject`: 429 answers, written to the [`RejectionLog`].
 //! - `lease`: concurrency slots released when the response body ends or is dropped.
+//! - `answer`: an upstream answer read whole (up to a cap) before it goes on.
 //! - `jobs`: async jobs whose slot is held from submission until a poll shows a final
 //!   state, under a lease any instance derives from the task id.
 //! - `settle` / `usage`: token reservations settled from the JSON or SSE `usage`.
@@ -40,6 +41,7 @@
 //! - `self_service`: `/api/v1/api_keys/rate_limits` and `/api/v1/api_keys/rate_limit_logs`.
 //! - [`error`]: [`GatewayError`], every failure with its status, as one JSON shape.
 
+mod answer;
 mod app;
 mod auth;
 mod body;

@@ -3,6 +3,7 @@
 //! release the concurrency slot when the body ends; non-success answers of an
 //! authenticated key count toward abuse protection.
 
+use crate::answer::Answer;
 use crate::auth::{self, Caller};
 use crate::error::GatewayError;
 use crate::headers;
@@ -21,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use floodgate_core::{Costs, Unit};
 use floodgate_store::{DecideRequest, Subjects};
+use http_body_util::Either;
 use std::sync::Arc;
 
 /// The handler of every route that is not one of the gateway's own endpoints.
@@ -255,35 +257,46 @@ async fn proxy(
     // read whole first: the slot follows the job, the token headers show settled usage.
     let submits = route.job.as_ref().filter(|_| guard.is_some());
     let settles_first = settlement.is_some() && crate::settle::read_first(&head);
-    if head.status.is_success() && (submits.is_some() || poll.is_some() || settles_first) {
-        let answer = crate::jobs::read(body).await?;
-        let guard = match (submits, guard) {
-            (Some(job), Some(guard)) => {
-                crate::jobs::submitted(job, &answer, caller.key_id(), guard).await
+    let wanted = submits.is_some() || poll.is_some() || settles_first;
+    let body = if head.status.is_success() && wanted {
+        let read = crate::answer::read(body)
+            .await
+            .map_err(|e| GatewayError::UpstreamUnavailable(e.to_string()))?;
+        match read {
+            Answer::Whole(answer) => {
+                let guard = match (submits, guard) {
+                    (Some(job), Some(guard)) => {
+                        crate::jobs::submitted(job, &answer, caller.key_id(), guard).await
+                    }
+                    (_, guard) => guard,
+                };
+                if let Some((job, task)) = &poll {
+                    crate::jobs::polled_answer(state, snapshot, caller, job, task, &answer).await;
+                }
+                let mut dims = decision.as_ref().map(|d| d.dimensions.clone());
+                let settlement = match settlement {
+                    Some(s) if settles_first => s.settle_read(&answer, dims.as_deref_mut()),
+                    s => s,
+                };
+                if let (Some(decision), Some(dims)) = (&decision, &dims) {
+                    let conventions = &config.responses.headers;
+                    headers::apply(
+                        &mut head.headers,
+                        conventions,
+                        &resolved.plan,
+                        dims,
+                        decision.at,
+                    );
+                }
+                let body = after_body(&head, http_body_util::Full::new(answer), settlement, guard);
+                return Ok(Response::from_parts(head, body));
             }
-            (_, guard) => guard,
-        };
-        if let Some((job, task)) = &poll {
-            crate::jobs::polled_answer(state, snapshot, caller, job, task, &answer).await;
+            // Too long to read whole: it goes on as a stream, its slot held to its end.
+            Answer::Partial(read) => Either::Right(read),
         }
-        let mut dims = decision.as_ref().map(|d| d.dimensions.clone());
-        let settlement = match settlement {
-            Some(s) if settles_first => s.settle_read(&answer, dims.as_deref_mut()),
-            s => s,
-        };
-        if let (Some(decision), Some(dims)) = (&decision, &dims) {
-            let conventions = &config.responses.headers;
-            headers::apply(
-                &mut head.headers,
-                conventions,
-                &resolved.plan,
-                dims,
-                decision.at,
-            );
-        }
-        let body = after_body(&head, http_body_util::Full::new(answer), settlement, guard);
-        return Ok(Response::from_parts(head, body));
-    }
+    } else {
+        Either::Left(body)
+    };
     if let Some(decision) = &decision {
         headers::apply(
             &mut head.headers,

@@ -9,6 +9,7 @@
 //! carried (about four bytes a token, never more than reserved). A JSON answer without
 //! usage keeps its reservation, since the upstream may well have done the work.
 
+use crate::answer::MAX_ANSWER;
 use crate::reservations::{in_unit, Open};
 use crate::usage::{self, SseScanner, Usage};
 use bytes::Bytes;
@@ -70,7 +71,7 @@ fn deltas(limits: &[Limit], reserved: Usage, actual: Usage) -> Vec<(usize, i64)>
 
 /// Whether a successful answer is read whole before its headers go out, so that its token
 /// headers show its settled usage: a JSON answer of known length within
-/// [`MAX_JSON_COPY`]. A stream, or an answer of unknown length, goes through as it comes.
+/// [`MAX_ANSWER`]. A stream, or an answer of unknown length, goes through as it comes.
 pub(crate) fn read_first(head: &http::response::Parts) -> bool {
     let sse = head
         .headers
@@ -80,7 +81,7 @@ pub(crate) fn read_first(head: &http::response::Parts) -> bool {
         .headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    !sse && length.is_some_and(|n| n <= MAX_JSON_COPY as u64)
+    !sse && length.is_some_and(|n| n <= MAX_ANSWER as u64)
 }
 
 /// `dims` (the decision's statuses of `limits`) as they stand once `reserved` is settled
