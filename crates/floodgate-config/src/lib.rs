@@ -15,10 +15,12 @@
 //! - `validate`: raw -> resolved for server, responses and abuse, and the whole pass;
 //!   `store`: the `[store]` section (memory, or Redis URLs and timeouts).
 //! - `policy`: models, tiers, accounts and keys; `limits`: one layer of limits;
-//!   `routes`: routes and their path patterns; `quantity`: durations, sizes, times of day.
+//!   `routes`: routes and their path patterns; `jobs`: a route's async job (task id,
+//!   poll path, final states); `quantity`: durations, sizes, times of day.
 
 pub mod compute;
 pub mod error;
+mod jobs;
 pub mod keys;
 mod limits;
 mod load;

@@ -190,4 +190,16 @@ pub(crate) struct RawRoute {
     pub(crate) model_field: Option<Spanned<String>>,
     pub(crate) images_field: Option<String>,
     pub(crate) max_upload: Option<Spanned<String>>,
+    pub(crate) job: Option<Spanned<RawJob>>,
+}
+
+/// A route's `job = { ... }`: the route submits async jobs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawJob {
+    pub(crate) task_id: Spanned<String>,
+    pub(crate) poll: Spanned<String>,
+    pub(crate) status: Spanned<String>,
+    #[serde(rename = "final")]
+    pub(crate) final_states: Spanned<Vec<String>>,
 }

@@ -147,8 +147,25 @@ pub struct Route {
     pub images_field: Option<String>,
     /// Largest request body accepted, in bytes (413 above it).
     pub max_upload_bytes: Option<u64>,
+    /// Set when the route submits async jobs: their concurrency slot is held from the
+    /// submission until a poll reports a final state.
+    pub job: Option<AsyncJob>,
     /// The line of the route in the config file, for messages.
     pub line: usize,
+}
+
+/// How an async job is followed: where its task id is in the submission's answer, which
+/// path polls it, and which states of the poll's answer end it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AsyncJob {
+    /// Dotted path of the task id in the submission's JSON answer (`task_id`, `data.id`).
+    pub task_id: String,
+    /// The poll's path pattern; the segment `{task_id}` is the task id, `*` any segment.
+    pub poll: String,
+    /// Dotted path of the job's state in the poll's JSON answer.
+    pub status: String,
+    /// States that end the job and free its slot.
+    pub final_states: Vec<String>,
 }
 
 /// A key as the gateway holds it.

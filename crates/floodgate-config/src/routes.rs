@@ -75,6 +75,10 @@ pub(crate) fn routes(
                 .map_err(|e| diags.at(&m.span(), format!("{here}.max_upload: {e}")))
                 .ok()
         });
+        let job = route
+            .job
+            .as_ref()
+            .and_then(|j| crate::jobs::job(diags, &format!("{here}.job"), j));
         let line = diags.line(spanned.span().start);
         let key = (method.clone(), path.clone());
         if let Some(first) = seen.get(&key) {
@@ -94,6 +98,7 @@ pub(crate) fn routes(
             model,
             images_field: route.images_field.clone(),
             max_upload_bytes,
+            job,
             line,
         });
     }
@@ -157,6 +162,7 @@ mod tests {
             model: ModelSource::Fixed("m".into()),
             images_field: None,
             max_upload_bytes: None,
+            job: None,
             line: 1,
         }
     }

@@ -157,6 +157,33 @@ fn route_patterns_methods_and_sizes() {
 }
 
 #[test]
+fn async_jobs_name_their_poll_path_and_fields() {
+    let route = |job: &str| {
+        format!("{BASE}\n[[routes]]\npath = \"/v\"\nmodel = \"txt2img\"\njob = {{ {job} }}\n")
+    };
+    let ok = r#"task_id = "task_id", poll = "/t/{task_id}", status = "status", final = ["done"]"#;
+    assert!(Config::from_str(&route(ok), Path::new("ok.toml")).is_ok());
+    let no_task = r#"task_id = "task_id", poll = "/t/x", status = "status", final = ["done"]"#;
+    one_error(
+        &route(no_task),
+        BASE_LINES + 5,
+        &["routes[0].job.poll", "one '{task_id}'", "/t/x"],
+    );
+    let bad_field =
+        r#"task_id = "data..id", poll = "/t/{task_id}", status = "s", final = ["done"]"#;
+    one_error(
+        &route(bad_field),
+        BASE_LINES + 5,
+        &["routes[0].job.task_id"],
+    );
+    let no_final = r#"task_id = "id", poll = "/t/{task_id}", status = "s", final = []"#;
+    one_error(&route(no_final), BASE_LINES + 5, &["routes[0].job.final"]);
+    let missing = r#"task_id = "id", poll = "/t/{task_id}", final = ["done"]"#;
+    let errors = errors(&route(missing));
+    assert!(errors[0].contains("status"), "{errors:?}");
+}
+
+#[test]
 fn duplicate_key() {
     let text = format!(
         "{BASE}\n[[keys]]\nname = \"again\"\nsha256 = \"c066eeaf121c4fcf0bef6613013e8bdc07de09099d85f3a7af775f5143ab5912\"\naccount = \"demo\"\n"

@@ -77,6 +77,25 @@ pub fn renew(leases: &mut Vec<Lease>, id: LeaseId, now: Nanos, ttl: Nanos) -> bo
     }
 }
 
+/// Hands `from`'s slots over to `to`, held until `now + ttl` (joining any slots `to`
+/// already holds); false if `from` holds none. An async job takes its slot under the
+/// request's lease and keeps it under one named after its task.
+pub fn transfer(
+    leases: &mut Vec<Lease>,
+    from: LeaseId,
+    to: LeaseId,
+    now: Nanos,
+    ttl: Nanos,
+) -> bool {
+    purge(leases, now);
+    let Some(i) = leases.iter().position(|l| l.id == from) else {
+        return false;
+    };
+    let moved = leases.swap_remove(i);
+    acquire(leases, to, now, ttl, moved.slots);
+    true
+}
+
 /// Gives `id`'s slots back; false if it held none (already released or expired).
 pub fn release(leases: &mut Vec<Lease>, id: LeaseId, now: Nanos) -> bool {
     purge(leases, now);
@@ -102,6 +121,21 @@ mod tests {
         assert!(!release(&mut leases, LeaseId(1), 12));
         assert_eq!(live_slots(&leases, 12), 0);
         assert!(leases.is_empty());
+    }
+
+    #[test]
+    fn a_transfer_moves_the_slots_and_restarts_the_ttl() {
+        let mut leases = Vec::new();
+        acquire(&mut leases, LeaseId(1), 0, 10, 1);
+        assert!(transfer(&mut leases, LeaseId(1), LeaseId(9), 5, 10));
+        assert!(
+            !renew(&mut leases, LeaseId(1), 6, 10),
+            "the old id holds nothing"
+        );
+        assert_eq!(live_slots(&leases, 14), 1, "held until 15");
+        assert!(!transfer(&mut leases, LeaseId(1), LeaseId(9), 6, 10));
+        assert!(release(&mut leases, LeaseId(9), 14));
+        assert_eq!(live_slots(&leases, 14), 0);
     }
 
     #[test]

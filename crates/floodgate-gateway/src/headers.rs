@@ -35,6 +35,9 @@ pub(crate) struct HeaderPlan {
     requests: Option<usize>,
     /// The daily requests quota.
     daily: Option<usize>,
+    /// The monthly requests quota, reported by OpenAI-style headers when there is neither
+    /// a rolling nor a daily requests limit.
+    monthly: Option<usize>,
     /// The shortest rolling token limit.
     tokens: Option<usize>,
     /// The maximum of every limit as a header value, made once rather than per response.
@@ -76,21 +79,19 @@ fn ietf_name(limit: &Limit) -> String {
 impl HeaderPlan {
     /// The plan for `limits`.
     pub(crate) fn new(limits: &[Limit]) -> Self {
-        let daily = limits
-            .iter()
-            .enumerate()
-            .filter(|(_, l)| l.unit == Unit::Requests && !l.shadow)
-            .filter(|(_, l)| {
-                matches!(
-                    l.window,
-                    Window::Calendar {
-                        period: CalendarPeriod::Day,
-                        ..
-                    }
+        let quota = |period: CalendarPeriod| {
+            limits
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| l.unit == Unit::Requests && !l.shadow)
+                .filter(
+                    |(_, l)| matches!(l.window, Window::Calendar { period: p, .. } if p == period),
                 )
-            })
-            .min_by_key(|(_, l)| l.scope == Scope::Global)
-            .map(|(i, _)| i);
+                .min_by_key(|(_, l)| l.scope == Scope::Global)
+                .map(|(i, _)| i)
+        };
+        let daily = quota(CalendarPeriod::Day);
+        let monthly = quota(CalendarPeriod::Month);
         let ietf_names: Vec<Option<Box<str>>> = limits
             .iter()
             .map(|l| (!l.shadow).then(|| ietf_name(l).into()))
@@ -110,6 +111,7 @@ impl HeaderPlan {
             maxes: limits.iter().map(|l| HeaderValue::from(l.max)).collect(),
             requests: shortest_rolling(limits, |u| u == Unit::Requests),
             daily,
+            monthly,
             tokens: shortest_rolling(limits, Unit::is_tokens),
             ietf_policy: HeaderValue::from_str(&policy)
                 .ok()
@@ -162,7 +164,7 @@ pub(crate) fn apply(
                 }
             }
             HeaderConvention::OpenAi => {
-                if let Some((i, d)) = requests.or(daily) {
+                if let Some((i, d)) = requests.or(daily).or(at_index(plan.monthly)) {
                     plan.put_max(headers, LIMIT_REQUESTS, i);
                     put(headers, REMAINING_REQUESTS, d.remaining);
                     put(

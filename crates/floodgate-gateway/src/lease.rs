@@ -4,7 +4,8 @@
 //! body, so the slot frees when the body ends or when the client goes away mid-stream and
 //! hyper drops the body. While it is held, a background task renews the lease every half
 //! TTL, so a response that outlives the TTL keeps its slot; should the gateway die, the
-//! lease simply expires.
+//! lease simply expires. An async job's submission instead hands its slot over to the
+//! job's own lease ([`LeaseGuard::transfer`]), which polls renew and release.
 
 use floodgate_core::{LeaseId, Limit, Window, NANOS_PER_SEC};
 use floodgate_store::{Store, Subjects};
@@ -44,6 +45,8 @@ pub(crate) struct LeaseGuard {
     holder: Arc<Holder>,
     /// The renewal task, stopped with the guard.
     renewal: Option<AbortHandle>,
+    /// Set once the slot moved to another lease: nothing is left to release.
+    transferred: bool,
 }
 
 impl std::fmt::Debug for LeaseGuard {
@@ -109,7 +112,36 @@ impl LeaseGuard {
                     })
                     .abort_handle()
             });
-        Self { holder, renewal }
+        Self {
+            holder,
+            renewal,
+            transferred: false,
+        }
+    }
+
+    /// Hands the slot over to lease `to` (held for a full TTL from now); the guard is
+    /// then spent. If the store moved nothing (the lease expired, or the store cannot
+    /// transfer), the guard comes back to release as usual.
+    pub(crate) async fn transfer(mut self, to: LeaseId) -> Option<Self> {
+        if let Some(renewal) = self.renewal.take() {
+            renewal.abort();
+        }
+        let h = &self.holder;
+        match h
+            .store
+            .transfer_lease(&h.subjects(), &h.limits, h.lease, to)
+            .await
+        {
+            Ok(true) => {
+                self.transferred = true;
+                None
+            }
+            Ok(false) => Some(self),
+            Err(e) => {
+                tracing::warn!(key = %h.key, error = %e, "handing a job its concurrency slot failed; the slot is released");
+                Some(self)
+            }
+        }
     }
 }
 
@@ -117,6 +149,9 @@ impl Drop for LeaseGuard {
     fn drop(&mut self) {
         if let Some(renewal) = self.renewal.take() {
             renewal.abort();
+        }
+        if self.transferred {
+            return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;

@@ -30,7 +30,11 @@
 //! - `headers`: classic, OpenAI-style and IETF rate-limit headers, `Retry-After`.
 //! - `reject`: 429 answers, written to the [`RejectionLog`].
 //! - `lease`: concurrency slots released when the response body ends or is dropped.
+//! - `answer`: an upstream answer read whole (up to a cap) before it goes on.
+//! - `jobs`: async jobs whose slot is held from submission until a poll shows a final
+//!   state, under a lease any instance derives from the task id.
 //! - `settle` / `usage`: token reservations settled from the JSON or SSE `usage`.
+//! - `reservations`: this instance's reservations not settled yet, for `rate_limits`.
 //! - `identity`: the caller's key removed (by default) and its identity passed upstream.
 //! - `upstream`: the pooled client and forwarding.
 //! - `health`: `/healthz` (liveness), `/readyz` (store reachable), and [`StoreHealth`]
@@ -39,6 +43,7 @@
 //! - `self_service`: `/api/v1/api_keys/rate_limits` and `/api/v1/api_keys/rate_limit_logs`.
 //! - [`error`]: [`GatewayError`], every failure with its status, as one JSON shape.
 
+mod answer;
 mod app;
 mod auth;
 mod body;
@@ -46,6 +51,7 @@ pub mod error;
 mod headers;
 mod health;
 mod identity;
+mod jobs;
 mod json;
 mod lease;
 mod limits;
@@ -54,6 +60,7 @@ mod metrics;
 mod multipart;
 mod proxy;
 mod reject;
+mod reservations;
 mod routes;
 mod self_service;
 mod serve;

@@ -4,6 +4,7 @@
 //! authenticated key count toward abuse protection. Each request is counted in the
 //! metrics and gets one `floodgate::access` debug line (key id, never the key).
 
+use crate::answer::Answer;
 use crate::auth::{self, Caller};
 use crate::error::GatewayError;
 use crate::headers;
@@ -20,9 +21,10 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, response, HeaderMap};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use floodgate_core::{Costs, Unit};
 use floodgate_store::{DecideRequest, Subjects};
-use hyper::body::Incoming;
+use http_body_util::Either;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -118,12 +120,16 @@ fn costs(target: &target::Target<'_>, tokens: Usage) -> Costs {
 
 /// The response body, wrapped to settle tokens and release the slot when it ends; one
 /// allocation whatever the wrapping.
-fn after_body(
+fn after_body<B>(
     head: &response::Parts,
-    body: Incoming,
+    body: B,
     settlement: Option<Settlement>,
     guard: Option<LeaseGuard>,
-) -> Body {
+) -> Body
+where
+    B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<axum::BoxError>,
+{
     match (settlement, guard) {
         (None, None) => Body::new(body),
         (None, Some(guard)) => Body::new(GuardedBody::new(body, guard)),
@@ -159,6 +165,8 @@ async fn proxy(
             }
         })?;
     let route = &route.route;
+    let poll =
+        crate::jobs::polled(snapshot, parts.uri.path()).map(|(j, task)| (j, task.to_owned()));
     let length = content_length(&parts.headers)?;
     if let (Some(limit), Some(len)) = (route.max_upload_bytes, length) {
         if len > limit {
@@ -242,6 +250,12 @@ async fn proxy(
             limits: Arc::clone(&resolved.limits),
             reserved,
             at: decision.at,
+            open: state.reservations.open(
+                &caller.key.info.id,
+                &caller.account.id,
+                &resolved.limits,
+                reserved,
+            ),
         });
 
     let mut parts = parts;
@@ -290,6 +304,50 @@ async fn proxy(
         }
     };
     let (mut head, body) = response.into_parts();
+    // An async job's submission and polls, and a JSON answer with tokens to settle, are
+    // read whole first: the slot follows the job, the token headers show settled usage.
+    let submits = route.job.as_ref().filter(|_| guard.is_some());
+    let settles_first = settlement.is_some() && crate::settle::read_first(&head);
+    let wanted = submits.is_some() || poll.is_some() || settles_first;
+    let body = if head.status.is_success() && wanted {
+        let read = crate::answer::read(body)
+            .await
+            .map_err(|e| GatewayError::UpstreamUnavailable(e.to_string()))?;
+        match read {
+            Answer::Whole(answer) => {
+                let guard = match (submits, guard) {
+                    (Some(job), Some(guard)) => {
+                        crate::jobs::submitted(job, &answer, caller.key_id(), guard).await
+                    }
+                    (_, guard) => guard,
+                };
+                if let Some((job, task)) = &poll {
+                    crate::jobs::polled_answer(state, snapshot, caller, job, task, &answer).await;
+                }
+                let mut dims = decision.as_ref().map(|d| d.dimensions.clone());
+                let settlement = match settlement {
+                    Some(s) if settles_first => s.settle_read(&answer, dims.as_deref_mut()),
+                    s => s,
+                };
+                if let (Some(decision), Some(dims)) = (&decision, &dims) {
+                    let conventions = &config.responses.headers;
+                    headers::apply(
+                        &mut head.headers,
+                        conventions,
+                        &resolved.plan,
+                        dims,
+                        decision.at,
+                    );
+                }
+                let body = after_body(&head, http_body_util::Full::new(answer), settlement, guard);
+                return Ok(Response::from_parts(head, body));
+            }
+            // Too long to read whole: it goes on as a stream, its slot held to its end.
+            Answer::Partial(read) => Either::Right(read),
+        }
+    } else {
+        Either::Left(body)
+    };
     if let Some(decision) = &decision {
         headers::apply(
             &mut head.headers,

@@ -114,6 +114,7 @@ mod tests {
             model: ModelSource::Fixed("m".into()),
             images_field: None,
             max_upload_bytes: None,
+            job: None,
             line: 1,
         })
     }

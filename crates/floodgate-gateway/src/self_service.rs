@@ -12,7 +12,7 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use floodgate_core::calendar::{civil_from_days, DAY};
-use floodgate_core::{DimensionStatus, Limit, Nanos, NANOS_PER_SEC};
+use floodgate_core::{DimensionStatus, Limit, Nanos, Unit, NANOS_PER_SEC};
 use floodgate_store::Subjects;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -56,6 +56,29 @@ fn dimension_json(limit: &Limit, status: &DimensionStatus, at: Nanos) -> Value {
     v
 }
 
+/// What of a dimension's use is still in flight: for tokens, `reserved` (admitted
+/// requests not settled yet, on this instance) and `settled`; for concurrent jobs,
+/// `in_flight` (the slots held).
+fn in_flight(
+    v: &mut Value,
+    state: &GatewayState,
+    subjects: &Subjects<'_>,
+    limit: &Limit,
+    status: &DimensionStatus,
+) {
+    let Value::Object(map) = v else {
+        return;
+    };
+    let used = status.used();
+    if limit.unit.is_tokens() {
+        let reserved = state.reservations.of(subjects, limit).min(used);
+        map.insert("reserved".into(), reserved.into());
+        map.insert("settled".into(), (used - reserved).into());
+    } else if limit.unit == Unit::ConcurrentJobs {
+        map.insert("in_flight".into(), used.into());
+    }
+}
+
 async fn rate_limits(
     state: &GatewayState,
     snapshot: &Snapshot,
@@ -89,7 +112,11 @@ async fn rate_limits(
             let limits: Vec<Value> = all[range]
                 .iter()
                 .zip(dims)
-                .map(|(l, s)| dimension_json(l, s, at))
+                .map(|(l, s)| {
+                    let mut v = dimension_json(l, s, at);
+                    in_flight(&mut v, state, &subjects, l, s);
+                    v
+                })
                 .collect();
             json!({
                 "model": &*model.name,

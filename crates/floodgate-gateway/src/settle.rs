@@ -4,13 +4,16 @@
 //! `max_tokens` in the decision. The response body is then watched as it streams by (no
 //! extra buffering for SSE, a capped copy for JSON) and, once it ends, the reservation is
 //! settled from the reported `usage`: unused tokens are refunded, extra ones charged. A
-//! failed answer without usage is refunded whole; a successful one without usage, or a
-//! stream the client left before its usage event, keeps its reservation, since the
-//! upstream may well have done the work.
+//! failed answer without usage is refunded whole. An SSE stream without usage, or one the
+//! client left before its usage event, is charged the prompt estimate plus the text it
+//! carried (about four bytes a token, never more than reserved). A JSON answer without
+//! usage keeps its reservation, since the upstream may well have done the work.
 
+use crate::answer::MAX_ANSWER;
+use crate::reservations::{in_unit, Open};
 use crate::usage::{self, SseScanner, Usage};
 use bytes::Bytes;
-use floodgate_core::{Limit, Nanos, Unit};
+use floodgate_core::{DimensionStatus, Limit, Nanos, Window};
 use floodgate_store::{Adjustment, SettleRequest, Store, Subjects};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use std::pin::Pin;
@@ -37,6 +40,9 @@ pub(crate) struct Settlement {
     pub(crate) reserved: Usage,
     /// The decision's time, so a refund never reaches into a later calendar period.
     pub(crate) at: Nanos,
+    /// The reservation as this instance's open reservations count it, closed once
+    /// settled (or, if never settled, kept as used).
+    pub(crate) open: Open,
 }
 
 impl std::fmt::Debug for Settlement {
@@ -44,16 +50,6 @@ impl std::fmt::Debug for Settlement {
         f.debug_struct("Settlement")
             .field("reserved", &self.reserved)
             .finish_non_exhaustive()
-    }
-}
-
-/// Tokens of `usage` counted in `unit`.
-fn in_unit(unit: Unit, usage: Usage) -> u64 {
-    match unit {
-        Unit::InputTokens => usage.input,
-        Unit::OutputTokens => usage.output,
-        Unit::Tokens => usage.input.saturating_add(usage.output),
-        _ => 0,
     }
 }
 
@@ -73,7 +69,59 @@ fn deltas(limits: &[Limit], reserved: Usage, actual: Usage) -> Vec<(usize, i64)>
         .collect()
 }
 
+/// Whether a successful answer is read whole before its headers go out, so that its token
+/// headers show its settled usage: a JSON answer of known length within
+/// [`MAX_ANSWER`]. A stream, or an answer of unknown length, goes through as it comes.
+pub(crate) fn read_first(head: &http::response::Parts) -> bool {
+    let sse = head
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    let length = head
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    !sse && length.is_some_and(|n| n <= MAX_ANSWER as u64)
+}
+
+/// `dims` (the decision's statuses of `limits`) as they stand once `reserved` is settled
+/// to `actual`: a refund comes back into the remaining tokens (a charge comes out), and a
+/// rolling limit's time to be whole again shrinks or grows with what it holds.
+fn settle_statuses(dims: &mut [DimensionStatus], limits: &[Limit], reserved: Usage, actual: Usage) {
+    for (i, delta) in deltas(limits, reserved, actual) {
+        let (Some(d), Some(limit)) = (dims.get_mut(i), limits.get(i)) else {
+            continue;
+        };
+        let before = d.max.saturating_sub(d.remaining);
+        let remaining = i128::from(d.remaining) - i128::from(delta);
+        d.remaining = u64::try_from(remaining.clamp(0, i128::from(d.max))).unwrap_or(0);
+        let after = d.max.saturating_sub(d.remaining);
+        if matches!(limit.window, Window::Rolling { .. }) && before > 0 {
+            let scaled = u128::from(d.reset_after) * u128::from(after) / u128::from(before);
+            d.reset_after = Nanos::try_from(scaled).unwrap_or(Nanos::MAX);
+        }
+    }
+}
+
 impl Settlement {
+    /// Settles the reservation from a JSON answer read whole, bringing `dims` (the
+    /// decision's statuses) to the settled state for the headers; the settlement comes
+    /// back if the answer reports no usage.
+    pub(crate) fn settle_read(
+        self,
+        answer: &[u8],
+        dims: Option<&mut [DimensionStatus]>,
+    ) -> Option<Self> {
+        let Some(actual) = usage::from_json(answer) else {
+            return Some(self);
+        };
+        if let Some(dims) = dims {
+            settle_statuses(dims, &self.limits, self.reserved, actual);
+        }
+        self.settle(actual);
+        None
+    }
+
     /// Settles the reservation with `actual` usage, in the background.
     pub(crate) fn settle(self, actual: Usage) {
         let changes = deltas(&self.limits, self.reserved, actual);
@@ -102,6 +150,8 @@ impl Settlement {
             if let Err(e) = self.store.settle(&request).await {
                 tracing::warn!(key = %self.key, error = %e, "settling tokens failed");
             }
+            // Settled: from now on the store's count is all usage, none of it reserved.
+            drop(self.open);
         });
     }
 }
@@ -175,10 +225,17 @@ impl<B> SettlingBody<B> {
         let Some(settlement) = self.settlement.take() else {
             return;
         };
-        match (self.reader.usage(ended), self.failed) {
-            (Some(actual), _) => settlement.settle(actual),
-            (None, true) => settlement.settle(Usage::default()),
-            (None, false) => {}
+        match (self.reader.usage(ended), self.failed, &self.reader) {
+            (Some(actual), _, _) => settlement.settle(actual),
+            (None, true, _) => settlement.settle(Usage::default()),
+            (None, false, Reader::Sse(scanner)) => {
+                let produced = Usage {
+                    input: settlement.reserved.input,
+                    output: scanner.estimated_output().min(settlement.reserved.output),
+                };
+                settlement.settle(produced);
+            }
+            (None, false, Reader::Json(_)) => {}
         }
     }
 }
@@ -229,7 +286,7 @@ impl<B> Drop for SettlingBody<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use floodgate_core::{Scope, Window};
+    use floodgate_core::{Scope, Unit, NANOS_PER_SEC};
 
     #[test]
     fn refunds_and_charges_per_token_unit() {
@@ -253,5 +310,50 @@ mod tests {
             output: 150,
         };
         assert_eq!(deltas(&limits, reserved, more), [(1, 50), (2, 50)]);
+    }
+
+    #[test]
+    fn statuses_after_settlement() {
+        let limits = [
+            Limit::new(Scope::Key, Unit::Requests, Window::MINUTE, 10, "m"),
+            Limit::new(Scope::Key, Unit::Tokens, Window::MINUTE, 1000, "m"),
+            Limit::new(Scope::Key, Unit::Tokens, Window::DAY, 1000, "m"),
+        ];
+        let status = |remaining, reset_after| DimensionStatus {
+            max: 1000,
+            remaining,
+            reset_after,
+        };
+        let mut dims = vec![
+            status(9, NANOS_PER_SEC),
+            status(800, 12 * NANOS_PER_SEC),
+            status(800, 3600 * NANOS_PER_SEC),
+        ];
+        let reserved = Usage {
+            input: 50,
+            output: 150,
+        };
+        let actual = Usage {
+            input: 50,
+            output: 50,
+        };
+        settle_statuses(&mut dims, &limits, reserved, actual);
+        assert_eq!(dims[0], status(9, NANOS_PER_SEC), "requests are not tokens");
+        assert_eq!(
+            dims[1],
+            status(900, 6 * NANOS_PER_SEC),
+            "half the debt, half the wait"
+        );
+        assert_eq!(
+            dims[2],
+            status(900, 3600 * NANOS_PER_SEC),
+            "a quota resets when it resets"
+        );
+        let over = Usage {
+            input: 50,
+            output: 5000,
+        };
+        settle_statuses(&mut dims, &limits, actual, over);
+        assert_eq!(dims[1].remaining, 0);
     }
 }

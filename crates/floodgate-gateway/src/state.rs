@@ -5,6 +5,7 @@ use crate::health::{HealthCheck, StoreHealth};
 use crate::limits::LimitCache;
 use crate::log::RejectionLog;
 use crate::metrics::Metrics;
+use crate::reservations::Reservations;
 use crate::routes::CompiledRoute;
 use crate::upstream::{self, BadUpstream, Upstream, UpstreamClient};
 use arc_swap::ArcSwap;
@@ -60,6 +61,8 @@ pub struct GatewayState {
     pub(crate) client: UpstreamClient,
     /// Recent rejections per key, for the rate-limit log endpoint.
     pub(crate) log: RejectionLog,
+    /// Token reservations of this instance not settled yet.
+    pub(crate) reservations: Arc<Reservations>,
     /// Source of fresh lease ids for concurrency slots.
     next_lease: AtomicU64,
     /// Prometheus metrics; they outlive configuration reloads.
@@ -97,6 +100,7 @@ impl GatewayState {
             store,
             client: upstream::client(),
             log: RejectionLog::default(),
+            reservations: Arc::default(),
             next_lease: AtomicU64::new(seed),
             metrics: Metrics::new(),
             health: None,

@@ -57,6 +57,37 @@ pub(crate) struct SseScanner {
     skipping: bool,
     /// The last usage seen.
     usage: Option<Usage>,
+    /// Bytes of generated text seen in the events (`"content"` and `"text"` values), for
+    /// an estimate when no usage arrives.
+    text_bytes: u64,
+}
+
+/// Bytes of the string values of `"content"` and `"text"` fields in one event's JSON,
+/// escapes counted as written: a cheap stand-in for the text generated, without parsing.
+fn text_bytes(data: &[u8]) -> u64 {
+    let mut total = 0u64;
+    for field in [&b"\"content\":"[..], &b"\"text\":"[..]] {
+        let mut rest = data;
+        while let Some(at) = rest.windows(field.len()).position(|w| w == field) {
+            rest = &rest[at + field.len()..];
+            let value = rest.trim_ascii_start();
+            let Some(value) = value.strip_prefix(b"\"") else {
+                continue;
+            };
+            let mut escaped = false;
+            let end = value
+                .iter()
+                .position(|&b| {
+                    let closes = b == b'"' && !escaped;
+                    escaped = b == b'\\' && !escaped;
+                    closes
+                })
+                .unwrap_or(value.len());
+            total = total.saturating_add(end as u64);
+            rest = &value[end..];
+        }
+    }
+    total
 }
 
 impl SseScanner {
@@ -92,6 +123,13 @@ impl SseScanner {
                 self.usage = Some(usage);
             }
         }
+        self.text_bytes = self.text_bytes.saturating_add(text_bytes(data));
+    }
+
+    /// Completion tokens the text seen so far amounts to, at about four bytes a token:
+    /// what a stream without usage (or left before it) is charged.
+    pub(crate) fn estimated_output(&self) -> u64 {
+        self.text_bytes.div_ceil(4)
     }
 
     /// The last usage the stream reported so far.
@@ -150,6 +188,23 @@ mod tests {
                 "{split}"
             );
         }
+    }
+
+    #[test]
+    fn generated_text_is_estimated_from_its_bytes() {
+        let mut scanner = SseScanner::default();
+        scanner.feed(
+            b"data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n",
+        );
+        scanner.feed(b"data: {\"choices\":[{\"delta\":{\"content\":\"The mock\"}}]}\n\n");
+        scanner.feed(
+            b"data: {\"delta\":{\"type\":\"text_delta\",\"text\": \"a \\\"quoted\\\" word\"}}\n",
+        );
+        assert_eq!(scanner.text_bytes, 8 + 17);
+        assert_eq!(scanner.estimated_output(), 7);
+        assert_eq!(scanner.usage(), None);
+        assert_eq!(text_bytes(b"{\"content\":null}"), 0);
+        assert_eq!(text_bytes(b"{\"content\":\"cut"), 3);
     }
 
     #[test]

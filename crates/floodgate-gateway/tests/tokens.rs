@@ -106,14 +106,28 @@ async fn a_json_answer_settles_the_reservation_to_its_usage() {
     let r = h.post("/v1/chat/completions", Some(KEY), &body, &[]).await;
     assert_eq!(r.status, 200);
     let reserved = (body.len() as u64).div_ceil(4) + 500;
+    let used = total(&r.json()["usage"]);
+    assert!(used < reserved);
+    assert_eq!(
+        r.header("x-ratelimit-remaining-tokens"),
+        (1000 - used).to_string(),
+        "the headers show the settled usage, not the reservation"
+    );
+    wait_for_used(&h, used).await;
+}
+
+#[tokio::test]
+async fn a_streamed_answers_headers_show_its_reservation() {
+    let h = start().await;
+    let body = chat(300, true);
+    let r = h.post("/v1/chat/completions", Some(KEY), &body, &[]).await;
+    assert_eq!(r.status, 200);
+    let reserved = (body.len() as u64).div_ceil(4) + 300;
     assert_eq!(
         r.header("x-ratelimit-remaining-tokens"),
         (1000 - reserved).to_string(),
-        "the headers show the reservation"
+        "a stream's headers go out before its usage exists"
     );
-    let used = total(&r.json()["usage"]);
-    assert!(used < reserved);
-    wait_for_used(&h, used).await;
 }
 
 #[tokio::test]
@@ -181,8 +195,20 @@ async fn a_failed_answer_refunds_everything() {
     wait_for_used(&h, 0).await;
 }
 
+/// Bytes of the delta text in the complete events of `sse`.
+fn content_bytes(sse: &[u8]) -> u64 {
+    let text = String::from_utf8_lossy(sse);
+    let complete = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+    complete
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|v| v["choices"][0]["delta"]["content"].as_str().map(str::len))
+        .sum::<usize>() as u64
+}
+
 #[tokio::test]
-async fn a_stream_left_before_its_usage_keeps_its_reservation() {
+async fn a_stream_left_before_its_usage_settles_what_it_produced() {
     let h = start().await;
     let body = chat(200, true);
     let request = Request::builder()
@@ -194,9 +220,38 @@ async fn a_stream_left_before_its_usage_keeps_its_reservation() {
         .unwrap();
     let response = h.client.request(request).await.unwrap();
     let mut stream = response.into_body();
-    assert!(stream.frame().await.is_some());
+    let mut seen = Vec::new();
+    // Two content events, then leave (the mock sends one every 50 ms).
+    while content_bytes(&seen) == 0 || seen.iter().filter(|&&b| b == b'\n').count() < 6 {
+        let frame = stream.frame().await.unwrap().unwrap();
+        seen.extend_from_slice(frame.data_ref().unwrap());
+    }
     drop(stream);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let reserved = (body.len() as u64).div_ceil(4) + 200;
-    assert_eq!(tokens_used(&h).await, reserved);
+    let produced = content_bytes(&seen);
+    assert!(produced > 0);
+    let prompt = (body.len() as u64).div_ceil(4);
+    wait_for_used(&h, prompt + produced.div_ceil(4)).await;
+    assert!(
+        prompt + produced.div_ceil(4) < prompt + 200,
+        "unused tokens came back"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_without_usage_is_charged_the_text_it_carried() {
+    let h = start().await;
+    let body = chat(200, true);
+    let r = h
+        .post(
+            "/v1/chat/completions",
+            Some(KEY),
+            &body,
+            &[("x-mock-usage", "omit")],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(!String::from_utf8_lossy(&r.body).contains("\"usage\":{"));
+    let produced = content_bytes(&r.body);
+    let prompt = (body.len() as u64).div_ceil(4);
+    wait_for_used(&h, prompt + produced.div_ceil(4)).await;
 }

@@ -270,6 +270,20 @@ impl Store for FallbackStore {
         .await
     }
 
+    async fn transfer_lease(
+        &self,
+        subjects: &Subjects<'_>,
+        limits: &[Limit],
+        from: LeaseId,
+        to: LeaseId,
+    ) -> Result<bool, StoreError> {
+        self.call(
+            self.shared.transfer_lease(subjects, limits, from, to),
+            || Ok(self.local.transfer_lease_now(subjects, limits, from, to)),
+        )
+        .await
+    }
+
     async fn record_failure(
         &self,
         key: &str,

@@ -113,13 +113,15 @@ impl RedisStore {
         Ok(replies)
     }
 
-    /// Renews or releases `lease` on the concurrency limits among `limits`.
+    /// Renews, releases or transfers (to `to`) `lease` on the concurrency limits among
+    /// `limits`.
     async fn lease_call(
         &self,
         subjects: &Subjects<'_>,
         limits: &[Limit],
         lease: LeaseId,
         op: &str,
+        to: Option<LeaseId>,
     ) -> Result<bool, StoreError> {
         let concurrency = limits
             .iter()
@@ -130,9 +132,10 @@ impl RedisStore {
         }
         let parts = plan::split(subjects, concurrency, self.cluster);
         let id = lease.0.to_string();
+        let to = to.map(|to| to.0.to_string()).unwrap_or_default();
         let replies: Vec<(&Part, i64)> = self
             .per_part(&self.scripts.lease, &parts, |part, invocation| {
-                invocation.arg(op).arg(&id);
+                invocation.arg(op).arg(&id).arg(&to);
                 for &(i, key_index) in &part.limits {
                     push_limit(invocation, key_index, &limits[i], 0);
                 }
@@ -244,7 +247,8 @@ impl Store for RedisStore {
         limits: &[Limit],
         lease: LeaseId,
     ) -> Result<bool, StoreError> {
-        self.lease_call(subjects, limits, lease, "renew").await
+        self.lease_call(subjects, limits, lease, "renew", None)
+            .await
     }
 
     async fn release_lease(
@@ -253,7 +257,19 @@ impl Store for RedisStore {
         limits: &[Limit],
         lease: LeaseId,
     ) -> Result<bool, StoreError> {
-        self.lease_call(subjects, limits, lease, "release").await
+        self.lease_call(subjects, limits, lease, "release", None)
+            .await
+    }
+
+    async fn transfer_lease(
+        &self,
+        subjects: &Subjects<'_>,
+        limits: &[Limit],
+        from: LeaseId,
+        to: LeaseId,
+    ) -> Result<bool, StoreError> {
+        self.lease_call(subjects, limits, from, "transfer", Some(to))
+            .await
     }
 
     async fn record_failure(

@@ -46,6 +46,26 @@ pub trait Store: Send + Sync + 'static {
         lease: LeaseId,
     ) -> Result<bool, StoreError>;
 
+    /// Hands `from`'s slots on every concurrency limit among `limits` over to `to`,
+    /// held for a full lease TTL from now; false if `from` held none. An async job's slot,
+    /// taken by its submission, moves to a lease any instance can name from the task id.
+    ///
+    /// The default refuses: a store that cannot move leases leaves async jobs holding
+    /// their slot only for the submission itself.
+    async fn transfer_lease(
+        &self,
+        subjects: &Subjects<'_>,
+        limits: &[Limit],
+        from: LeaseId,
+        to: LeaseId,
+    ) -> Result<bool, StoreError> {
+        let _ = (subjects, limits, from, to);
+        Err(StoreError::Backend(format!(
+            "the {} store cannot transfer leases",
+            self.name()
+        )))
+    }
+
     /// Counts a failed request of `key`; returns the block length if this one started a
     /// block.
     async fn record_failure(

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod form;
+pub(crate) mod units;
 
 use bytes::Bytes;
 use floodgate_config::Config;
@@ -220,6 +221,11 @@ impl Harness {
 }
 
 impl Harness {
+    /// Keeps `stop` (a server's stop handle) until the harness is dropped.
+    pub(crate) fn keep(&mut self, stop: oneshot::Sender<()>) {
+        self._stops.push(stop);
+    }
+
     /// The store's clock in whole Unix seconds.
     pub(crate) fn clock_secs(&self) -> u64 {
         use floodgate_core::Clock as _;

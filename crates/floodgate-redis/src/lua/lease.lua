@@ -1,11 +1,14 @@
--- floodgate: renews or releases one lease on concurrency limits.
+-- floodgate: renews, releases or transfers one lease on concurrency limits.
 -- KEYS: the counter hashes.
--- ARGV: [1] 'renew' or 'release'; [2] lease id; then the concurrency limits, 8 arguments
--- each (p1 = the lease TTL in ns).
+-- ARGV: [1] 'renew', 'release' or 'transfer'; [2] lease id; [3] the id a transfer hands
+-- the slots to ('' otherwise); then the concurrency limits, 8 arguments each (p1 = the
+-- lease TTL in ns).
 -- Returns 1 if the lease was held on any of them, else 0.
 local renew = ARGV[1] == 'renew'
+local transfer = ARGV[1] == 'transfer'
 local lease_id = ARGV[2]
-local limits = parse_limits(3)
+local to_id = ARGV[3]
+local limits = parse_limits(4)
 load_all(limits)
 
 local held = false
@@ -18,6 +21,17 @@ for _, l in ipairs(limits) do
         lease.x = l.p1
         held = true
       end
+    end
+  elseif transfer then
+    purge(st)
+    local kept, moved = {}, 0
+    for _, lease in ipairs(st.leases) do
+      if lease.id == lease_id then moved = moved + lease.n else kept[#kept + 1] = lease end
+    end
+    st.leases = kept
+    if moved > 0 then
+      held = true
+      consume(l, st, moved, to_id)
     end
   else
     -- an expired lease holds nothing, so releasing it finds nothing

@@ -75,6 +75,55 @@ pub async fn leases_acquire_deny_release_renew_expire<H: Harness + ?Sized>(h: &H
     assert!(acquire(5).await.allowed());
 }
 
+/// A transfer moves a lease's slot to another id for a fresh TTL: the old id holds
+/// nothing, the new one renews and releases it, and it expires like any lease.
+pub async fn lease_transfer_keeps_the_slot_under_the_new_id<H: Harness + ?Sized>(h: &H) {
+    let case = Case::new(h, "lease-transfer");
+    let ttl = NANOS_PER_SEC;
+    let limits = [case.limit(
+        Scope::Key,
+        Unit::ConcurrentJobs,
+        Window::Concurrent { lease_ttl: ttl },
+        1,
+    )];
+    let job = Costs::zero().with(Unit::ConcurrentJobs, 1);
+    let acquire = |id| case.decide_as(case.subjects(), &limits, job, LeaseId(id), None);
+    let store = &case.store;
+    let subjects = case.subjects();
+
+    assert!(acquire(1).await.allowed());
+    // t = 0.6 s: the slot moves to lease 7, held until 1.6 s.
+    h.advance(Duration::from_millis(600)).await;
+    let moved = store.transfer_lease(&subjects, &limits, LeaseId(1), LeaseId(7));
+    assert!(moved.await.unwrap());
+    assert!(
+        !store
+            .transfer_lease(&subjects, &limits, LeaseId(1), LeaseId(8))
+            .await
+            .unwrap(),
+        "the old id holds nothing any more"
+    );
+    assert!(
+        !store
+            .release_lease(&subjects, &limits, LeaseId(1))
+            .await
+            .unwrap(),
+        "the old id releases nothing"
+    );
+    // t = 1.2 s: past the first lease's TTL, the transferred one still holds.
+    h.advance(Duration::from_millis(600)).await;
+    assert!(!acquire(2).await.allowed(), "the slot is still held");
+    assert!(store
+        .renew_lease(&subjects, &limits, LeaseId(7))
+        .await
+        .unwrap());
+    assert!(store
+        .release_lease(&subjects, &limits, LeaseId(7))
+        .await
+        .unwrap());
+    assert!(acquire(2).await.allowed(), "released under its new id");
+}
+
 fn rule(window: Duration, block: Duration) -> AbuseRule {
     AbuseRule {
         max_failures: 20,

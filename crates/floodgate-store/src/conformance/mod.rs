@@ -32,7 +32,7 @@ pub use cases_decide::{
 };
 pub use cases_leases::{
     abuse_blocks_after_too_many_failures, abuse_failures_spread_out_never_block,
-    leases_acquire_deny_release_renew_expire,
+    lease_transfer_keeps_the_slot_under_the_new_id, leases_acquire_deny_release_renew_expire,
 };
 pub use cases_scopes::{
     account_limits_are_shared_by_its_keys, concurrent_callers_admit_exactly_max,
@@ -82,6 +82,7 @@ macro_rules! conformance_tests {
             settle_refunds_and_charges,
             inspect_consumes_nothing_and_matches_decide,
             leases_acquire_deny_release_renew_expire,
+            lease_transfer_keeps_the_slot_under_the_new_id,
             abuse_blocks_after_too_many_failures,
             abuse_failures_spread_out_never_block,
             shadow_limits_never_deny,

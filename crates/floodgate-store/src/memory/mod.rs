@@ -7,6 +7,7 @@
 mod decide;
 mod entry;
 mod plan;
+mod settle;
 mod shards;
 
 use crate::error::StoreError;
@@ -14,7 +15,7 @@ use crate::request::{DecideRequest, Inspection, SettleRequest, Subjects};
 use crate::store::Store;
 use async_trait::async_trait;
 use floodgate_core::{
-    inspect, lease, settle, AbuseRule, Clock, CounterState, Decision, LeaseId, Limit, Nanos, Window,
+    inspect, lease, AbuseRule, Clock, CounterState, Decision, LeaseId, Limit, Nanos, Window,
 };
 use plan::Plan;
 use shards::Shards;
@@ -65,22 +66,6 @@ impl MemoryStore {
     /// Drops every idle subject now, rather than as shards come due.
     pub fn sweep(&self) {
         self.shards.sweep_all(self.clock.now());
-    }
-
-    /// [`Store::settle`], synchronously.
-    pub fn settle_now(&self, request: &SettleRequest<'_>) {
-        let now = self.clock.now();
-        let limits: SmallVec<[&Limit; 4]> = request.adjustments.iter().map(|a| a.limit).collect();
-        self.with_counters(&request.subjects, &limits, now, |i, _, state| {
-            let adjustment = &request.adjustments[i];
-            settle(
-                adjustment.limit,
-                state,
-                now,
-                adjustment.delta,
-                request.reserved_at,
-            );
-        });
     }
 
     /// [`Store::inspect`], synchronously.
@@ -137,6 +122,26 @@ impl MemoryStore {
         self.with_counters(subjects, &concurrency(limits), now, |_, _, state| {
             if let CounterState::Leases(leases) = state {
                 held |= lease::release(leases, id, now);
+            }
+        });
+        held
+    }
+
+    /// [`Store::transfer_lease`], synchronously.
+    pub fn transfer_lease_now(
+        &self,
+        subjects: &Subjects<'_>,
+        limits: &[Limit],
+        from: LeaseId,
+        to: LeaseId,
+    ) -> bool {
+        let now = self.clock.now();
+        let mut held = false;
+        self.with_counters(subjects, &concurrency(limits), now, |_, limit, state| {
+            if let (Window::Concurrent { lease_ttl }, CounterState::Leases(leases)) =
+                (limit.window, state)
+            {
+                held |= lease::transfer(leases, from, to, now, lease_ttl);
             }
         });
         held
@@ -230,6 +235,16 @@ impl Store for MemoryStore {
         lease: LeaseId,
     ) -> Result<bool, StoreError> {
         Ok(self.release_lease_now(subjects, limits, lease))
+    }
+
+    async fn transfer_lease(
+        &self,
+        subjects: &Subjects<'_>,
+        limits: &[Limit],
+        from: LeaseId,
+        to: LeaseId,
+    ) -> Result<bool, StoreError> {
+        Ok(self.transfer_lease_now(subjects, limits, from, to))
     }
 
     async fn record_failure(

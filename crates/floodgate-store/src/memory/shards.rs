@@ -72,6 +72,12 @@ impl Shard {
             .find(target.hash, |e| e.is(target.hash, target.name))
     }
 
+    /// The entry of `target`, if it exists, to change.
+    pub(crate) fn get_mut(&mut self, target: &Target<'_>) -> Option<&mut Entry> {
+        self.table
+            .find_mut(target.hash, |e| e.is(target.hash, target.name))
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.table.len()
     }
