@@ -11,12 +11,14 @@
 //! - [`compute`]: [`ComputeFormula`], compute units from a request body.
 //! - [`summary`]: a deterministic, human-readable account of the resolved limits.
 //! - `load`: [`Config::load`] and [`Config::from_str`].
+//! - `admin`: `[admin]`, and overrides sent to the admin API, checked like the file's.
 //! - `raw`: the serde model of the file as written.
 //! - `validate`: raw -> resolved for server, responses and abuse, and the whole pass;
 //!   `store`: the `[store]` section (memory, or Redis URLs and timeouts).
 //! - `policy`: models, tiers, accounts and keys; `limits`: one layer of limits;
 //!   `routes`: routes and their path patterns; `quantity`: durations, sizes, times of day.
 
+mod admin;
 pub mod compute;
 pub mod error;
 pub mod keys;
@@ -31,6 +33,7 @@ mod store;
 pub mod summary;
 mod validate;
 
+pub use admin::{parse_overrides, OverridesError};
 pub use error::{ConfigError, Diagnostic};
 pub use keys::KeyHash;
 pub use resolved::*;
