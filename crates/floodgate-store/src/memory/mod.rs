@@ -8,6 +8,7 @@ mod decide;
 mod entry;
 mod plan;
 mod shards;
+mod snapshot;
 
 use crate::error::StoreError;
 use crate::request::{DecideRequest, Inspection, SettleRequest, Subjects};
@@ -19,6 +20,7 @@ use floodgate_core::{
 use plan::Plan;
 use shards::Shards;
 use smallvec::SmallVec;
+pub use snapshot::SubjectState;
 use std::sync::Arc;
 use std::time::Duration;
 
