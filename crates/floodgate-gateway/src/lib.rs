@@ -35,8 +35,11 @@
 //! - `upstream`: the pooled client and forwarding.
 //! - `health`: `/healthz`, and [`StoreHealth`] as the binary reports it for its store.
 //! - `self_service`: `/api/v1/api_keys/rate_limits` and `/api/v1/api_keys/rate_limit_logs`.
+//! - [`admin`]: the admin API (`/admin/v1/...`): keys, tiers, overrides, blocks, kept by
+//!   a registry and layered over the file's configuration.
 //! - [`error`]: [`GatewayError`], every failure with its status, as one JSON shape.
 
+pub mod admin;
 mod app;
 mod auth;
 mod body;
@@ -60,7 +63,7 @@ mod target;
 mod upstream;
 mod usage;
 
-pub use app::{app, RATE_LIMITS_PATH, RATE_LIMIT_LOGS_PATH};
+pub use app::{app, ADMIN_PATH, RATE_LIMITS_PATH, RATE_LIMIT_LOGS_PATH};
 pub use error::GatewayError;
 pub use health::{HealthCheck, StoreHealth, HEALTH_PATH};
 pub use log::{Rejection, RejectionLog};

@@ -1,14 +1,17 @@
 //! The gateway's shared state: the installed configuration (swappable while requests
 //! run), the counter store and its health, the upstream client and the rate-limit log.
+//! The installed configuration is the file's merged with the admin records (see `admin`).
 
+use crate::admin::{self, Directory};
 use crate::health::{HealthCheck, StoreHealth};
 use crate::limits::LimitCache;
 use crate::log::RejectionLog;
 use crate::routes::CompiledRoute;
 use crate::upstream::{self, BadUpstream, Upstream, UpstreamClient};
 use arc_swap::ArcSwap;
-use floodgate_config::Config;
+use floodgate_config::{Config, KeyHash};
 use floodgate_core::{LeaseId, SystemClock, NANOS_PER_SEC};
+use floodgate_registry::{Records, Registry, RegistryError, VolatileRegistry};
 use floodgate_store::{MemoryStore, Store};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -64,6 +67,10 @@ pub struct GatewayState {
     /// Reads the store's health for `/healthz`; `None` for a store that is always
     /// healthy (in this process).
     health: Option<HealthCheck>,
+    /// The admin records and their registry, layered over the file's configuration.
+    directory: Directory,
+    /// The admin token's hash given outside the config file (`FLOODGATE_ADMIN_TOKEN`).
+    admin_token: Option<KeyHash>,
 }
 
 impl std::fmt::Debug for GatewayState {
@@ -89,6 +96,11 @@ impl GatewayState {
             .map_or(1, |d| {
                 d.as_secs().wrapping_mul(NANOS_PER_SEC) ^ u64::from(d.subsec_nanos())
             });
+        let directory = Directory::new(
+            Arc::new(VolatileRegistry::default()),
+            config.clone(),
+            Records::default(),
+        );
         Ok(Self {
             snapshot: ArcSwap::from_pointee(Snapshot::new(config)?),
             store,
@@ -96,7 +108,59 @@ impl GatewayState {
             log: RejectionLog::default(),
             next_lease: AtomicU64::new(seed),
             health: None,
+            directory,
+            admin_token: None,
         })
+    }
+
+    /// The same, with admin changes kept by `registry`, whose `records` (already loaded
+    /// from it) are installed now.
+    #[must_use]
+    pub fn with_registry(mut self, registry: Arc<dyn Registry>, records: Records) -> Self {
+        let base = self.directory.current().base;
+        self.directory = Directory::new(registry, base, records);
+        self.install(&self.directory.current());
+        self
+    }
+
+    /// The same, also accepting the admin token whose hash is `token` (beside the
+    /// config's `[admin] token_sha256`).
+    #[must_use]
+    pub fn with_admin_token(mut self, token: KeyHash) -> Self {
+        self.admin_token = Some(token);
+        self
+    }
+
+    /// The admin token hashes accepted now.
+    pub(crate) fn admin_tokens(&self) -> Vec<KeyHash> {
+        let snapshot = self.snapshot.load();
+        snapshot
+            .config
+            .admin
+            .token_sha256
+            .into_iter()
+            .chain(self.admin_token)
+            .collect()
+    }
+
+    /// The admin records and their registry.
+    pub(crate) fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
+    /// Installs the file's configuration merged with the records of `current`.
+    pub(crate) fn install(&self, current: &admin::directory::Current) {
+        match Snapshot::new(admin::merge(&current.base, &current.records)) {
+            Ok(snapshot) => self.snapshot.store(Arc::new(snapshot)),
+            // The base was installed before with the same upstream, so this cannot fail.
+            Err(e) => tracing::error!(error = %e, "installing admin changes failed"),
+        }
+    }
+
+    /// Reads the admin records from the registry again and installs them (another
+    /// instance sharing the registry changed some).
+    pub async fn reload_records(&self) -> Result<(), RegistryError> {
+        self.directory.reload(|current| self.install(current)).await
     }
 
     /// The same, with `/healthz` reporting what `check` says of the store (a shared
@@ -115,13 +179,17 @@ impl GatewayState {
     }
 
     /// Installs a new configuration; requests in flight finish under the old one, and
-    /// resolved limits are resolved again under the new one.
+    /// resolved limits are resolved again under the new one. Admin changes stay in force
+    /// over it.
     pub fn replace_config(&self, config: Config) -> Result<(), BadUpstream> {
-        self.snapshot.store(Arc::new(Snapshot::new(config)?));
-        Ok(())
+        self.directory.set_base(config, |current| {
+            let snapshot = Snapshot::new(admin::merge(&current.base, &current.records))?;
+            self.snapshot.store(Arc::new(snapshot));
+            Ok(())
+        })
     }
 
-    /// The configuration in force.
+    /// The configuration in force (the file's, with the admin changes).
     pub fn config(&self) -> Config {
         self.snapshot.load().config.clone()
     }
