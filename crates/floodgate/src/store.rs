@@ -1,24 +1,67 @@
-//! The counter store `[store]` asks for: the memory store, or Redis behind the fallback
-//! that applies each limit's failure policy while Redis is away.
+//! The counter store `[store]` asks for: the memory store (with its state file if
+//! `[store] path` names one), or Redis behind the fallback that applies each limit's
+//! failure policy while Redis is away; and where admin changes are kept.
 //!
 //! Redis is reached lazily, so `floodgate serve` starts (and answers under the failure
 //! policy) while Redis is down, and moves to Redis once it answers.
 
-use floodgate_config::{Config, RedisNodes, RedisStoreConfig, StoreConfig};
+use crate::persist::Persistence;
+use floodgate_config::{Config, KeyHash, RedisNodes, RedisStoreConfig, StoreConfig};
 use floodgate_core::{Clock, SystemClock};
+use floodgate_gateway::admin::ADMIN_TOKEN_ENV;
 use floodgate_gateway::{GatewayState, HealthCheck, StoreHealth};
 use floodgate_redis::{FallbackStore, Health, RedisConfig, RedisStore};
+use floodgate_registry::{Records, Registry};
 use floodgate_store::{MemoryStore, Store};
 use std::sync::Arc;
 
 /// The gateway's state for `config`, on the store its `[store]` asks for.
 pub(crate) fn gateway_state(config: Config) -> anyhow::Result<GatewayState> {
-    let built = build(&config.store)?;
-    let state = GatewayState::with_store(config, built.store)?;
-    Ok(match built.health {
-        Some(health) => state.with_health_check(health),
-        None => state,
-    })
+    Ok(open(config)?.state)
+}
+
+/// A gateway's state, and the saving of its counters when they are kept in a file.
+pub(crate) struct Opened {
+    /// The state to serve.
+    pub(crate) state: GatewayState,
+    /// Counter saving, for a memory store with `[store] path`.
+    pub(crate) persistence: Option<Persistence>,
+}
+
+/// The gateway's state for `config`: its store, its admin registry (the state file, or
+/// this process's memory) and the admin token of `FLOODGATE_ADMIN_TOKEN` if set.
+pub(crate) fn open(config: Config) -> anyhow::Result<Opened> {
+    let mut persistence = None;
+    let mut registry: Option<(Arc<dyn Registry>, Records)> = None;
+    let built = match (&config.store, &config.state_file) {
+        (StoreConfig::Memory, Some(path)) => {
+            let memory = Arc::new(MemoryStore::new(Arc::new(SystemClock)));
+            let (file, saving) = Persistence::open(path, &memory)?;
+            let records = file.records()?;
+            registry = Some((Arc::new(file), records));
+            persistence = Some(saving);
+            BuiltStore {
+                store: memory,
+                health: None,
+            }
+        }
+        (store, _) => build(store)?,
+    };
+    let mut state = GatewayState::with_store(config, built.store)?;
+    if let Some(health) = built.health {
+        state = state.with_health_check(health);
+    }
+    if let Some((registry, records)) = registry {
+        state = state.with_registry(registry, records);
+    }
+    if let Ok(token) = std::env::var(ADMIN_TOKEN_ENV) {
+        anyhow::ensure!(
+            !token.trim().is_empty(),
+            "{ADMIN_TOKEN_ENV} is set but empty"
+        );
+        state = state.with_admin_token(KeyHash::of(token.trim()));
+    }
+    Ok(Opened { state, persistence })
 }
 
 /// A store, and how `/healthz` reads its health (`None`: always healthy).

@@ -95,14 +95,22 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     init_logging();
     let config = load(args)?;
     let listen = config.server.listen;
-    let state = Arc::new(crate::store::gateway_state(config)?);
+    let opened = crate::store::open(config)?;
+    let state = Arc::new(opened.state);
     runtime(args.threads)?.block_on(async {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {listen}"))?;
-        floodgate_gateway::serve(listener, state, shutdown_signal())
+        let saving = opened.persistence.as_ref().map(|p| p.start());
+        let served = floodgate_gateway::serve(listener, state, shutdown_signal())
             .await
-            .context("serving the gateway")
+            .context("serving the gateway");
+        // Requests have drained: what they counted is saved before the process exits.
+        if let (Some(saving), Some(persistence)) = (saving, &opened.persistence) {
+            saving.abort();
+            persistence.finish()?;
+        }
+        served
     })
 }
 
