@@ -31,6 +31,9 @@ pub(crate) struct Snapshot {
     pub(crate) upstream_timeout: Duration,
     /// Resolved limits per (key, model) under this configuration.
     pub(crate) limits: LimitCache,
+    /// Each account's generation of admin records merged into this configuration (a
+    /// shared registry's; empty otherwise), checked by the store with each decision.
+    pub(crate) generations: std::collections::BTreeMap<String, u64>,
 }
 
 impl Snapshot {
@@ -46,6 +49,7 @@ impl Snapshot {
             upstream,
             upstream_timeout: Duration::from_nanos(config.server.upstream_timeout.max(1)),
             limits: LimitCache::default(),
+            generations: Default::default(),
             config,
         })
     }
@@ -151,9 +155,46 @@ impl GatewayState {
     /// Installs the file's configuration merged with the records of `current`.
     pub(crate) fn install(&self, current: &admin::directory::Current) {
         match Snapshot::new(admin::merge(&current.base, &current.records)) {
-            Ok(snapshot) => self.snapshot.store(Arc::new(snapshot)),
+            Ok(mut snapshot) => {
+                snapshot
+                    .generations
+                    .clone_from(&current.records.generations);
+                self.snapshot.store(Arc::new(snapshot));
+            }
             // The base was installed before with the same upstream, so this cannot fail.
             Err(e) => tracing::error!(error = %e, "installing admin changes failed"),
+        }
+    }
+
+    /// After a decision came back stale: reads `account`'s records again (unless another
+    /// request already did since `seen`) and installs them.
+    pub(crate) async fn refresh_account(&self, account: &str, seen: u64) {
+        if let Err(e) = self
+            .directory
+            .refresh_account(account, seen, |current| self.install(current))
+            .await
+        {
+            tracing::warn!(account, error = %e, "reading an account's admin records failed");
+        }
+    }
+
+    /// Whether a key this instance does not know was created by another instance; if so
+    /// its account's records are installed and true is returned.
+    pub(crate) async fn find_shared_key(&self, hash: &KeyHash) -> bool {
+        if !self.directory.shared() {
+            return false;
+        }
+        match self.directory.account_of_key(&hash.to_hex()).await {
+            Ok(Some(account)) => {
+                let seen = self.directory.generation(&account);
+                self.refresh_account(&account, seen).await;
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "looking up an unknown key failed");
+                false
+            }
         }
     }
 
@@ -183,7 +224,10 @@ impl GatewayState {
     /// over it.
     pub fn replace_config(&self, config: Config) -> Result<(), BadUpstream> {
         self.directory.set_base(config, |current| {
-            let snapshot = Snapshot::new(admin::merge(&current.base, &current.records))?;
+            let mut snapshot = Snapshot::new(admin::merge(&current.base, &current.records))?;
+            snapshot
+                .generations
+                .clone_from(&current.records.generations);
             self.snapshot.store(Arc::new(snapshot));
             Ok(())
         })

@@ -24,5 +24,5 @@ pub mod registry;
 
 pub use counters::{restore_counters, CounterSaver, SAVE_INTERVAL};
 pub use file::StateFile;
-pub use records::{AccountRecord, KeyRecord, Records};
+pub use records::{AccountRecord, AccountRecords, KeyRecord, Records};
 pub use registry::{Registry, RegistryError, VolatileRegistry};

@@ -50,9 +50,42 @@ pub struct Records {
     pub keys: BTreeMap<String, KeyRecord>,
     /// Account records by id.
     pub accounts: BTreeMap<String, AccountRecord>,
+    /// Each account's generation in a shared registry (Redis): bumped by every change to
+    /// the account or its keys, and checked by each decision so that an instance never
+    /// decides under an account's stale records. Empty for a registry of one process.
+    pub generations: BTreeMap<String, u64>,
+}
+
+/// One account's records, as a shared registry reads them again after a change.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountRecords {
+    /// The account record, if there is one.
+    pub account: Option<AccountRecord>,
+    /// The account's key records.
+    pub keys: Vec<KeyRecord>,
+    /// The account's generation.
+    pub generation: u64,
 }
 
 impl Records {
+    /// Replaces everything about `account` with `fresh`.
+    pub fn replace_account(&mut self, account: &str, fresh: AccountRecords) {
+        self.keys.retain(|_, k| k.account != account);
+        for key in fresh.keys {
+            self.keys.insert(key.sha256.clone(), key);
+        }
+        match fresh.account {
+            Some(record) => {
+                self.accounts.insert(account.to_owned(), record);
+            }
+            None => {
+                self.accounts.remove(account);
+            }
+        }
+        self.generations
+            .insert(account.to_owned(), fresh.generation);
+    }
+
     /// The key records of `account`.
     pub fn keys_of<'a>(&'a self, account: &'a str) -> impl Iterator<Item = &'a KeyRecord> + 'a {
         self.keys.values().filter(move |k| k.account == account)

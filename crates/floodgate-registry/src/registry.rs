@@ -1,7 +1,7 @@
 //! The [`Registry`]: where admin records are kept, and the volatile one used when the
 //! configuration names no file.
 
-use crate::records::{AccountRecord, KeyRecord, Records};
+use crate::records::{AccountRecord, AccountRecords, KeyRecord, Records};
 use async_trait::async_trait;
 use std::sync::Mutex;
 
@@ -39,6 +39,32 @@ pub trait Registry: Send + Sync + 'static {
 
     /// Writes (creates or replaces) an account record.
     async fn put_account(&self, record: &AccountRecord) -> Result<(), RegistryError>;
+
+    /// Whether other gateway instances change the same records (then a key unknown
+    /// here may exist, and an account's records may have moved on).
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// The account of the key whose SHA-256 is `sha256`, if the registry knows it.
+    async fn account_of_key(&self, sha256: &str) -> Result<Option<String>, RegistryError> {
+        Ok(self
+            .load()
+            .await?
+            .keys
+            .get(sha256)
+            .map(|k| k.account.clone()))
+    }
+
+    /// Everything about one account, read again.
+    async fn load_account(&self, account: &str) -> Result<AccountRecords, RegistryError> {
+        let records = self.load().await?;
+        Ok(AccountRecords {
+            account: records.accounts.get(account).cloned(),
+            keys: records.keys_of(account).cloned().collect(),
+            generation: records.generations.get(account).copied().unwrap_or(0),
+        })
+    }
 }
 
 /// Records held in this process only: lost at exit. For a gateway whose configuration

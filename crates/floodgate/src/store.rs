@@ -10,27 +10,28 @@ use floodgate_config::{Config, KeyHash, RedisNodes, RedisStoreConfig, StoreConfi
 use floodgate_core::{Clock, SystemClock};
 use floodgate_gateway::admin::ADMIN_TOKEN_ENV;
 use floodgate_gateway::{GatewayState, HealthCheck, StoreHealth};
-use floodgate_redis::{FallbackStore, Health, RedisConfig, RedisStore};
+use floodgate_redis::{FallbackStore, Health, RedisConfig, RedisRegistry, RedisStore};
 use floodgate_registry::{Records, Registry};
 use floodgate_store::{MemoryStore, Store};
 use std::sync::Arc;
 
 /// The gateway's state for `config`, on the store its `[store]` asks for.
 pub(crate) fn gateway_state(config: Config) -> anyhow::Result<GatewayState> {
-    Ok(open(config)?.state)
+    Ok(open(config)?.0)
 }
 
-/// A gateway's state, and the saving of its counters when they are kept in a file.
-pub(crate) struct Opened {
-    /// The state to serve.
-    pub(crate) state: GatewayState,
+/// What runs beside a gateway: the saving of its counters when they are kept in a file,
+/// or the first read of a shared registry.
+pub(crate) struct Background {
     /// Counter saving, for a memory store with `[store] path`.
-    pub(crate) persistence: Option<Persistence>,
+    persistence: Option<Persistence>,
+    /// Whether admin records are shared with other instances (Redis).
+    shared: bool,
 }
 
-/// The gateway's state for `config`: its store, its admin registry (the state file, or
+/// The gateway's state for `config` and what runs beside it: its store, its admin registry (the state file, or
 /// this process's memory) and the admin token of `FLOODGATE_ADMIN_TOKEN` if set.
-pub(crate) fn open(config: Config) -> anyhow::Result<Opened> {
+pub(crate) fn open(config: Config) -> anyhow::Result<(GatewayState, Background)> {
     let mut persistence = None;
     let mut registry: Option<(Arc<dyn Registry>, Records)> = None;
     let built = match (&config.store, &config.state_file) {
@@ -43,10 +44,17 @@ pub(crate) fn open(config: Config) -> anyhow::Result<Opened> {
             BuiltStore {
                 store: memory,
                 health: None,
+                registry: None,
             }
         }
         (store, _) => build(store)?,
     };
+    let shared = built.registry.is_some();
+    if let Some(shared) = built.registry {
+        // Read once serving starts (Redis may not answer yet); until then each account's
+        // records are read when a decision finds them stale.
+        registry = Some((shared, Records::default()));
+    }
     let mut state = GatewayState::with_store(config, built.store)?;
     if let Some(health) = built.health {
         state = state.with_health_check(health);
@@ -61,13 +69,58 @@ pub(crate) fn open(config: Config) -> anyhow::Result<Opened> {
         );
         state = state.with_admin_token(KeyHash::of(token.trim()));
     }
-    Ok(Opened { state, persistence })
+    Ok((
+        state,
+        Background {
+            persistence,
+            shared,
+        },
+    ))
+}
+
+impl Background {
+    /// Starts what runs beside serving: counter saving, or the first read of a shared
+    /// registry's records.
+    pub(crate) fn start(&self, state: &Arc<GatewayState>) -> Option<tokio::task::JoinHandle<()>> {
+        if let Some(persistence) = &self.persistence {
+            return Some(persistence.start());
+        }
+        if self.shared {
+            let state = Arc::clone(state);
+            return Some(tokio::spawn(async move {
+                match state.reload_records().await {
+                    Ok(()) => tracing::info!("admin records read from redis"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "admin records not read yet; each account's are read on its first decision")
+                    }
+                }
+            }));
+        }
+        None
+    }
+
+    /// After serving stopped and requests drained: stops `started` and saves the
+    /// counters not yet saved.
+    pub(crate) fn finish(
+        &self,
+        started: Option<tokio::task::JoinHandle<()>>,
+    ) -> anyhow::Result<()> {
+        if let Some(task) = started {
+            task.abort();
+        }
+        match &self.persistence {
+            Some(persistence) => persistence.finish(),
+            None => Ok(()),
+        }
+    }
 }
 
 /// A store, and how `/healthz` reads its health (`None`: always healthy).
 pub(crate) struct BuiltStore {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) health: Option<HealthCheck>,
+    /// Where admin records are shared with the other instances (Redis).
+    pub(crate) registry: Option<Arc<dyn Registry>>,
 }
 
 /// The store of `config`; fails only on a Redis URL the client refuses.
@@ -77,17 +130,19 @@ pub(crate) fn build(config: &StoreConfig) -> anyhow::Result<BuiltStore> {
         StoreConfig::Memory => Ok(BuiltStore {
             store: Arc::new(MemoryStore::new(clock)),
             health: None,
+            registry: None,
         }),
         StoreConfig::Redis(redis) => {
             let redis_config = redis_config(redis);
-            let shared = RedisStore::lazy(&redis_config)?;
+            let shared = Arc::new(RedisStore::lazy(&redis_config)?);
             tracing::info!(
                 store = shared.name(),
                 timeout_ms = redis.timeout.as_millis(),
                 "counters on redis; connecting on first use"
             );
+            let registry: Arc<dyn Registry> = Arc::new(RedisRegistry::new(Arc::clone(&shared)));
             let fallback = Arc::new(
-                FallbackStore::new(shared, clock).with_probe_interval(redis.probe_interval),
+                FallbackStore::over(shared, clock).with_probe_interval(redis.probe_interval),
             );
             let watched = Arc::clone(&fallback);
             Ok(BuiltStore {
@@ -96,6 +151,7 @@ pub(crate) fn build(config: &StoreConfig) -> anyhow::Result<BuiltStore> {
                     Health::Healthy => StoreHealth::Healthy,
                     Health::Degraded { since, error } => StoreHealth::Degraded { since, error },
                 })),
+                registry: Some(registry),
             })
         }
     }

@@ -97,6 +97,23 @@ impl Directory {
         if let Some(key) = &change.key {
             self.registry.put_key(key).await.map_err(unavailable)?;
         }
+        // A shared registry bumped the account's generation: read it back with the
+        // records, so this instance's next decision is not needlessly stale.
+        let account = change
+            .account
+            .as_ref()
+            .map(|a| a.id.clone())
+            .or_else(|| change.key.as_ref().map(|k| k.account.clone()));
+        let fresh = match account.filter(|_| self.registry.shared()) {
+            Some(account) => Some((
+                self.registry
+                    .load_account(&account)
+                    .await
+                    .map_err(unavailable)?,
+                account,
+            )),
+            None => None,
+        };
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(account) = change.account {
             current.records.accounts.insert(account.id.clone(), account);
@@ -104,8 +121,55 @@ impl Directory {
         if let Some(key) = change.key {
             current.records.keys.insert(key.sha256.clone(), key);
         }
+        if let Some((fresh, account)) = fresh {
+            current.records.replace_account(&account, fresh);
+        }
         install(&current);
         Ok(out)
+    }
+
+    /// Whether other instances change the same records.
+    pub(crate) fn shared(&self) -> bool {
+        self.registry.shared()
+    }
+
+    /// Reads `account`'s records again, unless they moved past `seen` (the generation a
+    /// stale decision was made under) since; installs them.
+    pub(crate) async fn refresh_account(
+        &self,
+        account: &str,
+        seen: u64,
+        install: impl FnOnce(&Current),
+    ) -> Result<(), RegistryError> {
+        let _one_at_a_time = self.writer.lock().await;
+        if self.generation(account) != seen {
+            return Ok(());
+        }
+        let fresh = self.registry.load_account(account).await?;
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        current.records.replace_account(account, fresh);
+        install(&current);
+        Ok(())
+    }
+
+    /// The account of a key this instance does not know, if the shared registry does.
+    pub(crate) async fn account_of_key(
+        &self,
+        sha256: &str,
+    ) -> Result<Option<String>, RegistryError> {
+        self.registry.account_of_key(sha256).await
+    }
+
+    /// The generation of `account`'s records installed here.
+    pub(crate) fn generation(&self, account: &str) -> u64 {
+        self.current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .records
+            .generations
+            .get(account)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Reads every record from the registry again (another instance changed some) and

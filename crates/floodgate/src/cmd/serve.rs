@@ -95,21 +95,18 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     init_logging();
     let config = load(args)?;
     let listen = config.server.listen;
-    let opened = crate::store::open(config)?;
-    let state = Arc::new(opened.state);
+    let (state, background) = crate::store::open(config)?;
+    let state = Arc::new(state);
     runtime(args.threads)?.block_on(async {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {listen}"))?;
-        let saving = opened.persistence.as_ref().map(|p| p.start());
+        let started = background.start(&state);
         let served = floodgate_gateway::serve(listener, state, shutdown_signal())
             .await
             .context("serving the gateway");
         // Requests have drained: what they counted is saved before the process exits.
-        if let (Some(saving), Some(persistence)) = (saving, &opened.persistence) {
-            saving.abort();
-            persistence.finish()?;
-        }
+        background.finish(started)?;
         served
     })
 }
