@@ -58,7 +58,7 @@ async fn guarded_decisions(config: RedisConfig) {
     let fresh = reader.load_account(SUBJECTS.account).await.unwrap();
     assert_eq!(fresh.generation, 2, "one bump a change");
     assert_eq!(fresh.account.unwrap().tier.as_deref(), Some("premium"));
-    assert_eq!(fresh.keys, [key.clone()]);
+    assert_eq!(fresh.keys, std::slice::from_ref(&key));
     assert_eq!(
         reader.account_of_key(&key.sha256).await.unwrap().as_deref(),
         Some(SUBJECTS.account)
