@@ -70,11 +70,17 @@ async fn guarded_decisions(config: RedisConfig) {
 
     // Stale twice: nothing consumed, the global reservation given back.
     for stale in [0, 1] {
-        assert_eq!(store.decide_at(&request, stale).await, Err(StoreError::Stale));
+        assert_eq!(
+            store.decide_at(&request, stale).await,
+            Err(StoreError::Stale)
+        );
     }
     let decision = store.decide_at(&request, 2).await.unwrap();
     assert!(decision.allowed());
-    assert_eq!(decision.dimensions[0].remaining, 0, "two of two used: one before, one now");
+    assert_eq!(
+        decision.dimensions[0].remaining, 0,
+        "two of two used: one before, one now"
+    );
     assert_eq!(decision.dimensions[1].remaining, 0);
     // The plain decision ignores generations.
     assert!(!store.decide(&request).await.unwrap().allowed());
