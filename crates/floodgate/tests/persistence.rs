@@ -197,7 +197,10 @@ async fn a_graceful_stop_keeps_quota_usage_and_admin_changes() {
     let status = first.stop();
     assert!(status.success(), "exit 0 after SIGTERM, got {status}");
     let log = std::fs::read_to_string(dir.join("first.log")).unwrap();
-    assert!(log.contains("admin: key created"), "the admin change is logged: {log}");
+    assert!(
+        log.contains("admin: key created"),
+        "the admin change is logged: {log}"
+    );
     assert!(
         !log.contains(&key) && !log.contains(TOKEN),
         "no log line holds a raw key or the admin token: {log}"

@@ -98,3 +98,83 @@ pub(crate) fn merge(base: &Config, records: &Records) -> Config {
     }
     config
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use floodgate_registry::{AccountRecord, KeyRecord};
+
+    fn base() -> Config {
+        let path: std::path::PathBuf = [
+            env!("CARGO_MANIFEST_DIR"),
+            "..",
+            "..",
+            "examples",
+            "provider-b.toml",
+        ]
+        .iter()
+        .collect();
+        Config::load(path).unwrap()
+    }
+
+    fn key(raw: &str, account: &str, revoked: bool) -> KeyRecord {
+        KeyRecord {
+            sha256: KeyHash::of(raw).to_hex(),
+            account: account.into(),
+            name: String::new(),
+            overrides: None,
+            revoked,
+            created: 0,
+        }
+    }
+
+    #[test]
+    fn records_layer_over_the_file_and_what_no_longer_fits_is_left_out() {
+        let base = base();
+        let mut records = Records::default();
+        let account = |id: &str, tier: &str| AccountRecord {
+            id: id.into(),
+            tier: Some(tier.into()),
+            overrides: None,
+        };
+        records
+            .accounts
+            .insert("demo-basic".into(), account("demo-basic", "premium"));
+        records
+            .accounts
+            .insert("ghost".into(), account("ghost", "gold"));
+        records
+            .accounts
+            .insert("new".into(), account("new", "basic"));
+        for k in [
+            key("sk-new", "new", false),
+            key("sk-demo-premium", "demo-premium", true),
+            key("sk-orphan", "ghost", false),
+        ] {
+            records.keys.insert(k.sha256.clone(), k);
+        }
+        let merged = merge(&base, &records);
+        assert_eq!(&*merged.accounts["demo-basic"].tier, "premium");
+        assert!(
+            !merged.accounts.contains_key("ghost"),
+            "its tier is not defined"
+        );
+        assert!(merged.keys.contains_key(&KeyHash::of("sk-new")));
+        assert!(
+            !merged.keys.contains_key(&KeyHash::of("sk-demo-premium")),
+            "revoked"
+        );
+        assert!(
+            !merged.keys.contains_key(&KeyHash::of("sk-orphan")),
+            "no account"
+        );
+        assert!(
+            merged.keys.contains_key(&KeyHash::of("sk-demo-basic")),
+            "the file's stay"
+        );
+        assert_eq!(
+            merge(&base, &Records::default()).keys.len(),
+            base.keys.len()
+        );
+    }
+}
