@@ -11,6 +11,7 @@
 //! - [`compute`]: [`ComputeFormula`], compute units from a request body.
 //! - [`summary`]: a deterministic, human-readable account of the resolved limits.
 //! - `load`: [`Config::load`] and [`Config::from_str`].
+//! - `admin`: `[admin]`, and overrides sent to the admin API, checked like the file's.
 //! - `raw`: the serde model of the file as written.
 //! - `validate`: raw -> resolved for server, responses and abuse, and the whole pass;
 //!   `store`: the `[store]` section (memory, or Redis URLs and timeouts).
@@ -18,6 +19,7 @@
 //!   `routes`: routes and their path patterns; `jobs`: a route's async job (task id,
 //!   poll path, final states); `quantity`: durations, sizes, times of day.
 
+mod admin;
 pub mod compute;
 pub mod error;
 mod jobs;
@@ -33,6 +35,7 @@ mod store;
 pub mod summary;
 mod validate;
 
+pub use admin::{parse_overrides, OverridesError};
 pub use error::{ConfigError, Diagnostic};
 pub use keys::KeyHash;
 pub use resolved::*;

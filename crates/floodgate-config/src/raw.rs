@@ -23,6 +23,8 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub(crate) store: RawStore,
     #[serde(default)]
+    pub(crate) admin: RawAdmin,
+    #[serde(default)]
     pub(crate) policy: RawPolicy,
     #[serde(default)]
     pub(crate) models: BTreeMap<Name, RawModel>,
@@ -78,6 +80,14 @@ pub(crate) struct RawStore {
     pub(crate) cluster: Option<Spanned<Vec<Spanned<String>>>>,
     pub(crate) timeout: Option<Spanned<String>>,
     pub(crate) probe_interval: Option<Spanned<String>>,
+    pub(crate) path: Option<Spanned<String>>,
+}
+
+/// `[admin]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAdmin {
+    pub(crate) token_sha256: Option<Spanned<String>>,
 }
 
 /// `[policy]`.

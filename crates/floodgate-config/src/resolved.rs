@@ -36,6 +36,19 @@ pub struct Config {
     pub keys: HashMap<KeyHash, KeyEntry>,
     /// Where counters live.
     pub store: StoreConfig,
+    /// The embedded store's file (`[store] path`): admin changes and counter snapshots of
+    /// the memory store survive restarts in it. `None` keeps everything in memory only.
+    pub state_file: Option<PathBuf>,
+    /// The admin API.
+    pub admin: AdminConfig,
+}
+
+/// `[admin]`: who may call the admin API.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AdminConfig {
+    /// The SHA-256 of the admin token; `None` leaves the admin API closed unless the
+    /// binary is given a token another way (`FLOODGATE_ADMIN_TOKEN`).
+    pub token_sha256: Option<KeyHash>,
 }
 
 /// Network settings of `floodgate serve` (CLI flags override them).

@@ -9,6 +9,7 @@ use crate::quantity;
 use crate::raw::RawStore;
 use crate::resolved::{RedisNodes, RedisStoreConfig, StoreConfig};
 use serde_spanned::Spanned;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The bound on one Redis call when the config gives none.
@@ -104,6 +105,34 @@ fn redis(d: &mut Diagnostics<'_>, raw: &RawStore) -> Option<RedisStoreConfig> {
         timeout,
         probe_interval,
     })
+}
+
+/// `[store] path`: the embedded store's file, relative to the config file's directory.
+/// Only the memory store has one: a Redis store keeps its state in Redis.
+pub(crate) fn state_file(
+    d: &mut Diagnostics<'_>,
+    raw: &RawStore,
+    store: &StoreConfig,
+    file: &Path,
+) -> Option<PathBuf> {
+    let path = raw.path.as_ref()?;
+    if !matches!(store, StoreConfig::Memory) {
+        d.at(
+            &path.span(),
+            "store.path: only the memory store keeps a file; a redis store keeps its state in Redis",
+        );
+        return None;
+    }
+    let text = path.get_ref().trim();
+    if text.is_empty() {
+        d.at(
+            &path.span(),
+            "store.path: must not be empty, e.g. \"floodgate.redb\"",
+        );
+        return None;
+    }
+    let base = file.parent().unwrap_or_else(|| Path::new(""));
+    Some(base.join(text))
 }
 
 fn duration(

@@ -40,6 +40,8 @@ pub(crate) fn validate(raw: &RawConfig, file: &Path, text: &str) -> Result<Confi
     let responses = responses(d, &raw.responses);
     let abuse = raw.abuse.as_ref().and_then(|a| abuse(d, a));
     let store = crate::store::store(d, &raw.store);
+    let state_file = crate::store::state_file(d, &raw.store, &store, file);
+    let admin = crate::admin::admin(d, &raw.admin);
 
     let catalog = Catalog::new(&raw.models);
     let (models, costs) = policy::models(d, &raw.models);
@@ -84,6 +86,8 @@ pub(crate) fn validate(raw: &RawConfig, file: &Path, text: &str) -> Result<Confi
         accounts,
         keys,
         store,
+        state_file,
+        admin,
     })
 }
 

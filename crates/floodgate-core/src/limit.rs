@@ -109,7 +109,7 @@ impl Limit {
             unit,
             window,
             max,
-            slot: Self::slot_name(bucket, unit, &window).into(),
+            slot: Self::slot_of(bucket, unit, &window, max).into(),
             bucket: bucket.into(),
             shadow: false,
             failure: FailurePolicy::default(),
@@ -117,7 +117,21 @@ impl Limit {
         }
     }
 
-    /// The counter address for a bucket, unit and window.
+    /// The counter address of a limit. A rolling counter's state is a time debt measured
+    /// at its rate (period / max): read at another rate it would mean another usage (3
+    /// requests of "3 a minute" would fill "300 a minute" too), so a rolling limit whose
+    /// maximum changes (a tier move, an override, a reload) starts a counter of its own.
+    /// Calendar quotas count units, which mean the same under any maximum, and keep theirs.
+    fn slot_of(bucket: &str, unit: Unit, window: &Window, max: u64) -> String {
+        let mut slot = Self::slot_name(bucket, unit, window);
+        if matches!(window, Window::Rolling { .. }) {
+            slot.push('#');
+            slot.push_str(&max.to_string());
+        }
+        slot
+    }
+
+    /// The counter address for a bucket, unit and window (before a rolling limit's rate).
     pub fn slot_name(bucket: &str, unit: Unit, window: &Window) -> String {
         match *window {
             Window::Calendar { offset, .. } if offset != 0 => {
@@ -257,6 +271,16 @@ mod tests {
         assert_eq!(limit.gcra(), None);
         limit.window = Window::HOUR;
         assert_eq!(limit.gcra(), Some(Gcra::new(7, 3600 * NANOS_PER_SEC)));
+    }
+
+    #[test]
+    fn a_rolling_counter_is_its_rates_own_and_a_quota_is_shared() {
+        let basic = Limit::new(Scope::Key, Unit::Requests, Window::MINUTE, 3, "m");
+        let premium = Limit::new(Scope::Key, Unit::Requests, Window::MINUTE, 300, "m");
+        assert_ne!(basic.slot, premium.slot);
+        let day = Limit::new(Scope::Key, Unit::Requests, Window::DAY, 100, "m");
+        let more = Limit::new(Scope::Key, Unit::Requests, Window::DAY, 1000, "m");
+        assert_eq!(day.slot, more.slot);
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! The gateway's router: health, readiness, metrics, the key owner's endpoints, and every
-//! other request proxied; and the router of a metrics-only listener.
+//! The gateway's router: health, readiness, metrics, the key owner's endpoints, the admin
+//! API, and every other request proxied; and the router of a metrics-only listener.
 
+use crate::admin;
 use crate::health::{self, HEALTH_PATH, READY_PATH};
 use crate::metrics::{self, METRICS_PATH};
 use crate::proxy;
@@ -15,6 +16,9 @@ pub const RATE_LIMITS_PATH: &str = "/api/v1/api_keys/rate_limits";
 /// Path of the calling key's recent rejections.
 pub const RATE_LIMIT_LOGS_PATH: &str = "/api/v1/api_keys/rate_limit_logs";
 
+/// Where the admin API is (`/admin/v1/...`).
+pub const ADMIN_PATH: &str = "/admin";
+
 /// The gateway as an axum [`Router`], ready to serve or to call in tests.
 pub fn app(state: Arc<GatewayState>) -> Router {
     Router::new()
@@ -26,6 +30,7 @@ pub fn app(state: Arc<GatewayState>) -> Router {
             RATE_LIMIT_LOGS_PATH,
             get(self_service::rate_limit_logs_handler),
         )
+        .nest(ADMIN_PATH, admin::router(Arc::clone(&state)))
         .fallback(proxy::handle)
         .with_state(state)
 }

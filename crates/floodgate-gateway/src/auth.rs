@@ -45,6 +45,11 @@ fn presented_key(headers: &HeaderMap) -> Result<Option<&str>, GatewayError> {
     }
 }
 
+/// The hash of the key a request presents, if any.
+pub(crate) fn presented_hash(headers: &HeaderMap) -> Option<KeyHash> {
+    presented_key(headers).ok().flatten().map(KeyHash::of)
+}
+
 /// Authenticates a request against `config`.
 pub(crate) fn authenticate<'c>(
     config: &'c Config,

@@ -85,7 +85,9 @@ impl GatewayError {
             GatewayError::Store(StoreError::Unavailable(_) | StoreError::Timeout(_)) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            GatewayError::Store(StoreError::Backend(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+            GatewayError::Store(StoreError::Backend(_) | StoreError::Stale) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             GatewayError::Misconfigured(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -109,7 +111,7 @@ impl GatewayError {
             GatewayError::Store(StoreError::Unavailable(_) | StoreError::Timeout(_)) => {
                 "store_unavailable"
             }
-            GatewayError::Store(StoreError::Backend(_)) => "store_error",
+            GatewayError::Store(StoreError::Backend(_) | StoreError::Stale) => "store_error",
             GatewayError::Misconfigured(_) => "internal_error",
         }
     }
@@ -126,6 +128,7 @@ fn store_message(error: &StoreError) -> String {
             "rate-limit store did not answer within {ms} ms; request refused by fail_closed policy"
         ),
         StoreError::Backend(detail) => format!("rate-limit store failed: {detail}"),
+        StoreError::Stale => error.to_string(),
     }
 }
 

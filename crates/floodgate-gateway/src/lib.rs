@@ -41,8 +41,11 @@
 //!   as the binary reports it for its store.
 //! - `metrics`: [`Metrics`], the Prometheus counters and histograms, and `/metrics`.
 //! - `self_service`: `/api/v1/api_keys/rate_limits` and `/api/v1/api_keys/rate_limit_logs`.
+//! - [`admin`]: the admin API (`/admin/v1/...`): keys, tiers, overrides, blocks, kept by
+//!   a registry and layered over the file's configuration.
 //! - [`error`]: [`GatewayError`], every failure with its status, as one JSON shape.
 
+pub mod admin;
 mod answer;
 mod app;
 mod auth;
@@ -70,7 +73,7 @@ mod target;
 mod upstream;
 mod usage;
 
-pub use app::{app, metrics_app, RATE_LIMITS_PATH, RATE_LIMIT_LOGS_PATH};
+pub use app::{app, metrics_app, ADMIN_PATH, RATE_LIMITS_PATH, RATE_LIMIT_LOGS_PATH};
 pub use error::GatewayError;
 pub use health::{HealthCheck, StoreHealth, HEALTH_PATH, READY_PATH};
 pub use log::{Rejection, RejectionLog};

@@ -9,6 +9,7 @@ use crate::auth::{self, Caller};
 use crate::error::GatewayError;
 use crate::headers;
 use crate::lease::{GuardedBody, LeaseGuard};
+use crate::limits::Resolved;
 use crate::metrics::{Decided, Outcome};
 use crate::reject;
 use crate::routes;
@@ -22,8 +23,9 @@ use axum::extract::{Request, State};
 use axum::http::{header, response, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use floodgate_core::{Costs, Unit};
-use floodgate_store::{DecideRequest, Subjects};
+use floodgate_core::policy::ModelSpec;
+use floodgate_core::{Costs, Decision, LeaseId, Unit};
+use floodgate_store::{DecideRequest, StoreError, Subjects};
 use http_body_util::Either;
 use std::sync::Arc;
 use std::time::Instant;
@@ -41,8 +43,22 @@ struct Seen {
 pub(crate) async fn handle(State(state): State<Arc<GatewayState>>, request: Request) -> Response {
     let started = Instant::now();
     let snapshot = state.snapshot();
-    let caller = match auth::authenticate(&snapshot.config, request.headers()) {
-        Ok(caller) => caller,
+    let refreshed;
+    let authenticated = match auth::authenticate(&snapshot.config, request.headers()) {
+        // A key another instance created is not in this snapshot yet: a shared registry
+        // is asked about unknown keys.
+        Err(GatewayError::UnknownKey) => match auth::presented_hash(request.headers()) {
+            Some(hash) if state.find_shared_key(&hash).await => {
+                refreshed = state.snapshot();
+                auth::authenticate(&refreshed.config, request.headers())
+                    .map(|caller| (&refreshed, caller))
+            }
+            _ => Err(GatewayError::UnknownKey),
+        },
+        other => other.map(|caller| (&snapshot, caller)),
+    };
+    let (snapshot, caller) = match authenticated {
+        Ok(found) => found,
         Err(e) => {
             let response = e.into_response();
             tracing::debug!(target: "floodgate::access", status = response.status().as_u16(), path = request.uri().path(), "unauthenticated");
@@ -50,7 +66,7 @@ pub(crate) async fn handle(State(state): State<Arc<GatewayState>>, request: Requ
         }
     };
     let mut seen = Seen::default();
-    let response = match proxy(&state, &snapshot, &caller, request, &mut seen).await {
+    let response = match proxy(&state, snapshot, &caller, request, &mut seen).await {
         Ok(response) => response,
         Err(e) => {
             tracing::debug!(key = caller.key_id(), error = %e, "request refused");
@@ -58,7 +74,7 @@ pub(crate) async fn handle(State(state): State<Arc<GatewayState>>, request: Requ
         }
     };
     if response.status().as_u16() >= 400 {
-        count_failure(&state, &snapshot, caller.key_id()).await;
+        count_failure(&state, snapshot, caller.key_id()).await;
     }
     tracing::debug!(
         target: "floodgate::access",
@@ -108,11 +124,26 @@ fn content_length(headers: &HeaderMap) -> Result<Option<u64>, GatewayError> {
         .transpose()
 }
 
+/// What a request asks for, read from its target (whose body cannot be shared across
+/// the store's await).
+struct Demand<'a> {
+    /// The model.
+    model: &'a ModelSpec,
+    /// Images requested.
+    images: u64,
+    /// Compute units.
+    compute: u64,
+    /// Tokens to reserve if the model's limits count tokens: a prompt estimate (about
+    /// four bytes a token) plus the completion asked for; the answer's usage settles the
+    /// difference.
+    tokens: Usage,
+}
+
 /// What a request costs in every unit, with `tokens` reserved.
-fn costs(target: &target::Target<'_>, tokens: Usage) -> Costs {
+fn costs(demand: &Demand<'_>, tokens: Usage) -> Costs {
     Costs::one_request()
-        .with(Unit::Images, target.images)
-        .with(Unit::ComputeUnits, target.compute)
+        .with(Unit::Images, demand.images)
+        .with(Unit::ComputeUnits, demand.compute)
         .with(Unit::InputTokens, tokens.input)
         .with(Unit::OutputTokens, tokens.output)
         .with(Unit::Tokens, tokens.input.saturating_add(tokens.output))
@@ -148,6 +179,52 @@ where
     }
 }
 
+/// `caller`'s limits on the target's model, the tokens reserved, and the store's decision
+/// (none when nothing limits the request), at the generation of the account's admin
+/// records `snapshot` merged when the registry is shared.
+async fn decide(
+    state: &GatewayState,
+    snapshot: &Snapshot,
+    caller: &Caller<'_>,
+    demand: &Demand<'_>,
+    lease: LeaseId,
+) -> Result<(Arc<Resolved>, Option<Usage>, Option<Decision>), GatewayError> {
+    let config = &snapshot.config;
+    let resolved = snapshot
+        .limits
+        .get(&config.policy, caller, demand.model)
+        .map_err(|e| GatewayError::Misconfigured(e.to_string()))?;
+    let abuse = config.abuse.as_ref().map(|a| &a.rule);
+    let reserved = resolved.tokens.then_some(demand.tokens);
+    if resolved.limits.is_empty() && abuse.is_none() {
+        return Ok((resolved, reserved, None));
+    }
+    let costs = costs(demand, reserved.unwrap_or_default());
+    let request = DecideRequest {
+        subjects: Subjects {
+            key: caller.key_id(),
+            account: &caller.account.id,
+        },
+        limits: &resolved.limits,
+        costs: &costs,
+        lease,
+        abuse,
+    };
+    let started = Instant::now();
+    let decided = match snapshot.generations.get(&*caller.account.id) {
+        Some(&generation) => state.store.decide_at(&request, generation).await,
+        None if state.directory().shared() => state.store.decide_at(&request, 0).await,
+        None => state.store.decide(&request).await,
+    };
+    state.metrics().decision_time(started.elapsed());
+    let decision = match decided {
+        // A stale generation is not a failure of the store: the caller decides again.
+        Err(StoreError::Stale) => return Err(StoreError::Stale.into()),
+        other => other.inspect_err(|_| state.metrics().store_error())?,
+    };
+    Ok((resolved, reserved, Some(decision)))
+}
+
 async fn proxy(
     state: &GatewayState,
     snapshot: &Snapshot,
@@ -179,38 +256,34 @@ async fn proxy(
     let target = target::extract(config, route, &parts.headers, length, body).await?;
     let model = target.model;
     seen.model = Some(Arc::clone(&model.name));
-    let resolved = snapshot
-        .limits
-        .get(&config.policy, caller, model)
-        .map_err(|e| GatewayError::Misconfigured(e.to_string()))?;
-
-    let abuse = config.abuse.as_ref().map(|a| &a.rule);
     let lease = state.next_lease();
-    // Tokens are reserved up front: a prompt estimate (about four bytes a token) plus the
-    // completion asked for; the answer's usage settles the difference.
-    let reserved = resolved.tokens.then(|| Usage {
-        input: target.body_len.unwrap_or(0).div_ceil(4).max(1),
-        output: target.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
-    });
-    let decision = if resolved.limits.is_empty() && abuse.is_none() {
-        None
-    } else {
-        let costs = costs(&target, reserved.unwrap_or_default());
-        let request = DecideRequest {
-            subjects: Subjects {
-                key: caller.key_id(),
-                account: &caller.account.id,
-            },
-            limits: &resolved.limits,
-            costs: &costs,
-            lease,
-            abuse,
-        };
-        let started = Instant::now();
-        let decided = state.store.decide(&request).await;
-        state.metrics().decision_time(started.elapsed());
-        Some(decided.inspect_err(|_| state.metrics().store_error())?)
+    let demand = Demand {
+        model,
+        images: target.images,
+        compute: target.compute,
+        tokens: Usage {
+            input: target.body_len.unwrap_or(0).div_ceil(4).max(1),
+            output: target.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+        },
     };
+    // Another instance changed the account since this snapshot: nothing was consumed; the
+    // request is authenticated (a revoked key fails here) and resolved again under the
+    // account's records read anew.
+    let fresh_snapshot;
+    let fresh_caller;
+    let (caller, (resolved, reserved, decision)) =
+        match decide(state, snapshot, caller, &demand, lease).await {
+            Err(GatewayError::Store(StoreError::Stale)) => {
+                let account = &caller.account.id;
+                let seen = snapshot.generations.get(&**account).copied().unwrap_or(0);
+                state.refresh_account(account, seen).await;
+                fresh_snapshot = state.snapshot();
+                fresh_caller = auth::authenticate(&fresh_snapshot.config, &parts.headers)?;
+                let again = decide(state, &fresh_snapshot, &fresh_caller, &demand, lease).await?;
+                (&fresh_caller, again)
+            }
+            other => (caller, other?),
+        };
     let decided = Decided {
         key: caller.key_id(),
         tier: &caller.account.tier,

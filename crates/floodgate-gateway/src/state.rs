@@ -1,6 +1,8 @@
 //! The gateway's shared state: the installed configuration (swappable while requests
 //! run), the counter store and its health, the upstream client and the rate-limit log.
+//! The installed configuration is the file's merged with the admin records (see `admin`).
 
+use crate::admin::{self, Directory};
 use crate::health::{HealthCheck, StoreHealth};
 use crate::limits::LimitCache;
 use crate::log::RejectionLog;
@@ -9,8 +11,9 @@ use crate::reservations::Reservations;
 use crate::routes::CompiledRoute;
 use crate::upstream::{self, BadUpstream, Upstream, UpstreamClient};
 use arc_swap::ArcSwap;
-use floodgate_config::Config;
+use floodgate_config::{Config, KeyHash};
 use floodgate_core::{LeaseId, SystemClock, NANOS_PER_SEC};
+use floodgate_registry::{Records, Registry, RegistryError, VolatileRegistry};
 use floodgate_store::{MemoryStore, Store};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -30,6 +33,9 @@ pub(crate) struct Snapshot {
     pub(crate) upstream_timeout: Duration,
     /// Resolved limits per (key, model) under this configuration.
     pub(crate) limits: LimitCache,
+    /// Each account's generation of admin records merged into this configuration (a
+    /// shared registry's; empty otherwise), checked by the store with each decision.
+    pub(crate) generations: std::collections::BTreeMap<String, u64>,
 }
 
 impl Snapshot {
@@ -45,6 +51,7 @@ impl Snapshot {
             upstream,
             upstream_timeout: Duration::from_nanos(config.server.upstream_timeout.max(1)),
             limits: LimitCache::default(),
+            generations: Default::default(),
             config,
         })
     }
@@ -70,6 +77,10 @@ pub struct GatewayState {
     /// Reads the store's health for `/healthz`; `None` for a store that is always
     /// healthy (in this process).
     health: Option<HealthCheck>,
+    /// The admin records and their registry, layered over the file's configuration.
+    directory: Directory,
+    /// The admin token's hash given outside the config file (`FLOODGATE_ADMIN_TOKEN`).
+    admin_token: Option<KeyHash>,
 }
 
 impl std::fmt::Debug for GatewayState {
@@ -95,6 +106,11 @@ impl GatewayState {
             .map_or(1, |d| {
                 d.as_secs().wrapping_mul(NANOS_PER_SEC) ^ u64::from(d.subsec_nanos())
             });
+        let directory = Directory::new(
+            Arc::new(VolatileRegistry::default()),
+            config.clone(),
+            Records::default(),
+        );
         Ok(Self {
             snapshot: ArcSwap::from_pointee(Snapshot::new(config)?),
             store,
@@ -104,7 +120,96 @@ impl GatewayState {
             next_lease: AtomicU64::new(seed),
             metrics: Metrics::new(),
             health: None,
+            directory,
+            admin_token: None,
         })
+    }
+
+    /// The same, with admin changes kept by `registry`, whose `records` (already loaded
+    /// from it) are installed now.
+    #[must_use]
+    pub fn with_registry(mut self, registry: Arc<dyn Registry>, records: Records) -> Self {
+        let base = self.directory.current().base;
+        self.directory = Directory::new(registry, base, records);
+        self.install(&self.directory.current());
+        self
+    }
+
+    /// The same, also accepting the admin token whose hash is `token` (beside the
+    /// config's `[admin] token_sha256`).
+    #[must_use]
+    pub fn with_admin_token(mut self, token: KeyHash) -> Self {
+        self.admin_token = Some(token);
+        self
+    }
+
+    /// The admin token hashes accepted now.
+    pub(crate) fn admin_tokens(&self) -> Vec<KeyHash> {
+        let snapshot = self.snapshot.load();
+        snapshot
+            .config
+            .admin
+            .token_sha256
+            .into_iter()
+            .chain(self.admin_token)
+            .collect()
+    }
+
+    /// The admin records and their registry.
+    pub(crate) fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
+    /// Installs the file's configuration merged with the records of `current`.
+    pub(crate) fn install(&self, current: &admin::directory::Current) {
+        match Snapshot::new(admin::merge(&current.base, &current.records)) {
+            Ok(mut snapshot) => {
+                snapshot
+                    .generations
+                    .clone_from(&current.records.generations);
+                self.snapshot.store(Arc::new(snapshot));
+            }
+            // The base was installed before with the same upstream, so this cannot fail.
+            Err(e) => tracing::error!(error = %e, "installing admin changes failed"),
+        }
+    }
+
+    /// After a decision came back stale: reads `account`'s records again (unless another
+    /// request already did since `seen`) and installs them.
+    pub(crate) async fn refresh_account(&self, account: &str, seen: u64) {
+        if let Err(e) = self
+            .directory
+            .refresh_account(account, seen, |current| self.install(current))
+            .await
+        {
+            tracing::warn!(account, error = %e, "reading an account's admin records failed");
+        }
+    }
+
+    /// Whether a key this instance does not know was created by another instance; if so
+    /// its account's records are installed and true is returned.
+    pub(crate) async fn find_shared_key(&self, hash: &KeyHash) -> bool {
+        if !self.directory.shared() {
+            return false;
+        }
+        match self.directory.account_of_key(&hash.to_hex()).await {
+            Ok(Some(account)) => {
+                let seen = self.directory.generation(&account);
+                self.refresh_account(&account, seen).await;
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "looking up an unknown key failed");
+                false
+            }
+        }
+    }
+
+    /// Reads the admin records from the registry again and installs them (another
+    /// instance sharing the registry changed some).
+    pub async fn reload_records(&self) -> Result<(), RegistryError> {
+        self.directory.reload(|current| self.install(current)).await
     }
 
     /// The same, with `/healthz` reporting what `check` says of the store (a shared
@@ -123,13 +228,20 @@ impl GatewayState {
     }
 
     /// Installs a new configuration; requests in flight finish under the old one, and
-    /// resolved limits are resolved again under the new one.
+    /// resolved limits are resolved again under the new one. Admin changes stay in force
+    /// over it.
     pub fn replace_config(&self, config: Config) -> Result<(), BadUpstream> {
-        self.snapshot.store(Arc::new(Snapshot::new(config)?));
-        Ok(())
+        self.directory.set_base(config, |current| {
+            let mut snapshot = Snapshot::new(admin::merge(&current.base, &current.records))?;
+            snapshot
+                .generations
+                .clone_from(&current.records.generations);
+            self.snapshot.store(Arc::new(snapshot));
+            Ok(())
+        })
     }
 
-    /// The configuration in force.
+    /// The configuration in force (the file's, with the admin changes).
     pub fn config(&self) -> Config {
         self.snapshot.load().config.clone()
     }

@@ -24,10 +24,13 @@ struct Reservation {
 }
 
 impl RedisStore {
-    /// [`floodgate_store::Store::decide`] on Redis.
+    /// [`floodgate_store::Store::decide`] on Redis; with `generation`, the account's part
+    /// first checks that the account's admin records are still at that generation
+    /// ([`StoreError::Stale`] otherwise, after giving back any global reservation).
     pub(crate) async fn decide_on_redis(
         &self,
         request: &DecideRequest<'_>,
+        generation: Option<u64>,
     ) -> Result<Decision, StoreError> {
         let limits = request.limits;
         let subjects = request.subjects;
@@ -52,8 +55,11 @@ impl RedisStore {
         let inline_abuse = if self.cluster { None } else { abuse_hash };
 
         let mut go = blocked.is_none();
+        let mut stale = false;
         let mut at = 0;
         let mut reservations = Vec::new();
+        // The guard rides on the part in the account's slot (the only part on one server).
+        let records = generation.map(|_| crate::registry::records_hash(subjects.account));
         for (p, part) in parts.iter().enumerate() {
             let mut invocation = self.scripts.decide.prepare_invoke();
             for key in &part.keys {
@@ -66,6 +72,7 @@ impl RedisStore {
                 }
                 None => 0,
             };
+            let guard = generation.zip(records.as_ref()).filter(|_| !part.global);
             invocation
                 .arg(if go { "1" } else { "0" })
                 .arg(&lease)
@@ -79,7 +86,15 @@ impl RedisStore {
                     amount(request.costs.get(limit.unit)),
                 );
             }
+            if let Some((generation, records)) = guard {
+                invocation.key(records).arg(generation);
+            }
             let values: Vec<i64> = self.run(&invocation).await?;
+            if guard.is_some() && values == [-1] {
+                stale = true;
+                go = false;
+                break;
+            }
             let mut reply = Reader::new(&values);
             at = reply.time()?;
             let consumed = reply.flag()?;
@@ -106,6 +121,9 @@ impl RedisStore {
                     dimensions[i] = status;
                 }
             }
+        }
+        if stale {
+            return Err(StoreError::Stale);
         }
         Ok(reply::decision(limits, &checks, dimensions, blocked, at))
     }

@@ -227,6 +227,17 @@ impl Store for FallbackStore {
             .await
     }
 
+    async fn decide_at(
+        &self,
+        request: &DecideRequest<'_>,
+        generation: u64,
+    ) -> Result<Decision, StoreError> {
+        self.call(self.shared.decide_at(request, generation), || {
+            self.decide_locally(request)
+        })
+        .await
+    }
+
     async fn settle(&self, request: &SettleRequest<'_>) -> Result<(), StoreError> {
         self.call(self.shared.settle(request), || {
             self.local.settle_now(request);

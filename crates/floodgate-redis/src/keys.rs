@@ -21,7 +21,7 @@ use floodgate_store::Subjects;
 const PREFIX: &str = "fg:";
 
 /// Appends `subject` escaped: `%`, `{`, `}` and `:` as `%XX`, the empty string as `%`.
-fn push_escaped(out: &mut String, subject: &str) {
+pub(crate) fn push_escaped(out: &mut String, subject: &str) {
     if subject.is_empty() {
         out.push('%');
         return;

@@ -17,6 +17,8 @@
 //! - `reply`: reading script replies; choosing the denial as the engine does.
 //! - `decide`: one decision, with reserve-then-refund across cluster slots.
 //! - `store`: [`RedisStore`] and the other store calls.
+//! - [`registry`]: [`RedisRegistry`], the admin records on Redis, and the generation the
+//!   decision script checks so that every instance decides under the latest records.
 //! - [`fallback`]: [`FallbackStore`], the failure policy and its health report.
 //! - [`error`]: [`ConnectError`], and how Redis errors become store errors.
 
@@ -27,6 +29,7 @@ pub mod error;
 pub mod fallback;
 mod keys;
 mod plan;
+pub mod registry;
 mod reply;
 mod scripts;
 mod store;
@@ -34,4 +37,5 @@ mod store;
 pub use config::{RedisConfig, RedisTarget, DEFAULT_TIMEOUT};
 pub use error::ConnectError;
 pub use fallback::{FallbackStore, Health};
+pub use registry::RedisRegistry;
 pub use store::RedisStore;

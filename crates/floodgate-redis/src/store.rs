@@ -159,9 +159,22 @@ impl Store for RedisStore {
         // On a cluster a decision may be several calls (a key's block, global
         // reservations, the account's script, refunds), each bounded by the timeout; the
         // whole is bounded too, so no request waits on Redis longer than the timeout.
-        tokio::time::timeout(self.timeout, self.decide_on_redis(request))
+        tokio::time::timeout(self.timeout, self.decide_on_redis(request, None))
             .await
             .unwrap_or(Err(StoreError::Timeout(millis(self.timeout))))
+    }
+
+    async fn decide_at(
+        &self,
+        request: &DecideRequest<'_>,
+        generation: u64,
+    ) -> Result<Decision, StoreError> {
+        tokio::time::timeout(
+            self.timeout,
+            self.decide_on_redis(request, Some(generation)),
+        )
+        .await
+        .unwrap_or(Err(StoreError::Timeout(millis(self.timeout))))
     }
 
     async fn settle(&self, request: &SettleRequest<'_>) -> Result<(), StoreError> {

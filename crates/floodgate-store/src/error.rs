@@ -12,4 +12,8 @@ pub enum StoreError {
     /// The backend answered something it should not have (a script error, a bad reply).
     #[error("store error: {0}")]
     Backend(String),
+    /// The limits were resolved under admin records that have changed since (another
+    /// instance changed the account): nothing was consumed; resolve again and retry.
+    #[error("the account's admin records changed; resolve its limits again")]
+    Stale,
 }

@@ -76,4 +76,18 @@ pub trait Store: Send + Sync + 'static {
 
     /// Lifts any abuse block on `key` and forgets its failures.
     async fn clear_block(&self, key: &str) -> Result<(), StoreError>;
+
+    /// [`decide`](Self::decide) for limits resolved under `generation` of the account's
+    /// admin records. A store shared by several gateways (Redis) keeps each account's
+    /// generation beside its counters and answers [`StoreError::Stale`], consuming
+    /// nothing, when it differs; a store whose admin records live in this process has
+    /// nothing to compare and decides.
+    async fn decide_at(
+        &self,
+        request: &DecideRequest<'_>,
+        generation: u64,
+    ) -> Result<Decision, StoreError> {
+        let _ = generation;
+        self.decide(request).await
+    }
 }

@@ -1,11 +1,13 @@
 //! The `floodgate` binary: one executable for every role.
 //!
 //! Each subcommand lives in its own module under [`cmd`]; [`store`] builds the counter
-//! store the config asks for; [`logging`] sets up the log lines and [`reload`] the hot
-//! reload of `serve`; this file only parses the command line and dispatches.
+//! store the config asks for and [`persist`] its state file; [`logging`] sets up the log
+//! lines and [`reload`] the hot reload of `serve`; this file only parses the command line
+//! and dispatches.
 
 mod cmd;
 mod logging;
+mod persist;
 mod reload;
 mod store;
 
@@ -32,6 +34,9 @@ enum Command {
     Serve(cmd::serve::Args),
     /// Run the mock model API and the gateway together, and print curl lines to try.
     Demo(cmd::demo::Args),
+    /// Manage keys, tiers, overrides and abuse blocks of a running gateway through its
+    /// admin API.
+    Keys(cmd::keys::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,5 +46,6 @@ fn main() -> anyhow::Result<()> {
         Command::MockUpstream(args) => cmd::mock_upstream::run(&args),
         Command::Serve(args) => cmd::serve::run(&args),
         Command::Demo(args) => cmd::demo::run(&args),
+        Command::Keys(args) => cmd::keys::run(&args),
     }
 }

@@ -5,6 +5,13 @@
 -- 0 for none; then the limits, 8 arguments each, amount = the request's cost.
 -- Returns: now (s, us), 1 if consumed, ns left on an abuse block (-1 none), then per
 -- limit: its check (-1 fits, -2 never, else the wait in ns), remaining, reset in ns.
+-- Admin guard: when the caller passes one more argument after the limits
+-- ((#ARGV - 3) % 8 == 1), it resolved them under that generation of the account's admin
+-- records, whose hash is KEYS[#KEYS]; another generation there means they are stale:
+-- nothing is consumed and the reply is {-1}.
+if (#ARGV - 3) % 8 == 1 and (redis.call('HGET', KEYS[#KEYS], 'g') or '0') ~= ARGV[#ARGV] then
+  return { -1 }
+end
 local consume_ok = ARGV[1] == '1'
 local lease_id = ARGV[2]
 local abuse_at = tonumber(ARGV[3])

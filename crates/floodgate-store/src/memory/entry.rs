@@ -33,6 +33,11 @@ impl Entry {
         }
     }
 
+    /// The subject's name.
+    pub(crate) fn name(&self) -> &[u8] {
+        &self.name
+    }
+
     /// Whether this is the entry of `name` (whose hash is `hash`).
     #[inline]
     pub(crate) fn is(&self, hash: u64, name: &str) -> bool {

@@ -9,6 +9,7 @@ mod entry;
 mod plan;
 mod settle;
 mod shards;
+mod snapshot;
 
 use crate::error::StoreError;
 use crate::request::{DecideRequest, Inspection, SettleRequest, Subjects};
@@ -20,6 +21,7 @@ use floodgate_core::{
 use plan::Plan;
 use shards::Shards;
 use smallvec::SmallVec;
+pub use snapshot::SubjectState;
 use std::sync::Arc;
 use std::time::Duration;
 

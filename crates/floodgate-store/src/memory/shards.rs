@@ -179,6 +179,14 @@ impl Shards {
         }
     }
 
+    /// Calls `f` on every entry, one shard locked at a time (for snapshots).
+    pub(crate) fn for_each_entry(&self, now: Nanos, mut f: impl FnMut(&Entry)) {
+        for index in 0..SHARDS {
+            let shard = self.lock_one(index, now);
+            shard.table.iter().for_each(&mut f);
+        }
+    }
+
     /// Subjects held, across shards.
     pub(crate) fn len(&self) -> usize {
         self.shards

@@ -3,5 +3,6 @@
 pub(crate) mod check_config;
 pub(crate) mod demo;
 pub(crate) mod hash_key;
+pub(crate) mod keys;
 pub(crate) mod mock_upstream;
 pub(crate) mod serve;

@@ -102,13 +102,15 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let listen = config.server.listen;
     let metrics = config.server.metrics;
     let drain_for = config.server.shutdown_timeout;
-    let state = Arc::new(crate::store::gateway_state(config)?);
+    let (state, background) = crate::store::open(config)?;
+    let state = Arc::new(state);
     runtime(args.threads)?.block_on(async {
         // Before anything else: until its handler is installed, SIGHUP ends the process.
         let hangups = reload::hangups();
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {listen}"))?;
+        let started = background.start(&state);
         let (stop, stopping) = watch::channel(false);
         if let MetricsEndpoint::Listen(addr) = metrics {
             let listener = tokio::net::TcpListener::bind(addr)
@@ -144,8 +146,9 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
                 "shutdown timeout: cutting the requests still in flight"
             ),
         }
-        // Every request has ended (or was cut): the store is still open here, so this is
-        // where its state is made durable before the process exits.
+        // Every request has ended (or was cut): what they counted is saved before the
+        // process exits.
+        background.finish(started)?;
         tracing::info!(store = state.store().name(), "stopped");
         Ok(())
     })
