@@ -9,11 +9,11 @@ use std::time::{Duration, SystemTime};
 
 /// A window this long or longer is a quota (a hard cap until its reset), not a rate to
 /// pace at.
-pub const QUOTA_WINDOW: Duration = Duration::from_secs(86_400);
+pub(crate) const QUOTA_WINDOW: Duration = Duration::from_secs(86_400);
 
 /// The window assumed for classic and OpenAI-style headers, which do not say theirs: both
 /// conventions publish per-minute limits (RPM, TPM).
-pub const DEFAULT_WINDOW: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_WINDOW: Duration = Duration::from_secs(60);
 
 /// What a limit counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -69,13 +69,13 @@ impl LimitHeaders {
     pub fn parse(headers: &HeaderMap, now: SystemTime) -> Self {
         let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let num = |name: &str| get(name).and_then(|v| v.trim().parse::<u64>().ok());
-        let mut readings = Vec::new();
+        let (mut classic, mut openai, mut standard) = (Vec::new(), Vec::new(), Vec::new());
 
         // Classic (seed 002): the per-minute limit, and a daily one beside it.
         if let (Some(limit), Some(remaining)) =
             (num("x-ratelimit-limit"), num("x-ratelimit-remaining"))
         {
-            readings.push(Reading {
+            classic.push(Reading {
                 name: "requests".into(),
                 unit: LimitUnit::Requests,
                 limit,
@@ -88,7 +88,7 @@ impl LimitHeaders {
             num("x-ratelimit-daily-limit"),
             num("x-ratelimit-daily-remaining"),
         ) {
-            readings.push(Reading {
+            classic.push(Reading {
                 name: "daily".into(),
                 unit: LimitUnit::Requests,
                 limit,
@@ -106,7 +106,7 @@ impl LimitHeaders {
             let limit = num(&format!("x-ratelimit-limit-{suffix}"));
             let remaining = num(&format!("x-ratelimit-remaining-{suffix}"));
             if let (Some(limit), Some(remaining)) = (limit, remaining) {
-                readings.push(Reading {
+                openai.push(Reading {
                     name: suffix.into(),
                     unit,
                     limit,
@@ -120,11 +120,11 @@ impl LimitHeaders {
 
         // IETF: the structured pair, or the earlier drafts' three headers.
         if let Some(current) = get("ratelimit") {
-            readings.extend(ietf(current, get("ratelimit-policy").unwrap_or("")));
+            standard.extend(ietf(current, get("ratelimit-policy").unwrap_or("")));
         } else if let (Some(limit), Some(remaining)) =
             (num("ratelimit-limit"), num("ratelimit-remaining"))
         {
-            readings.push(Reading {
+            standard.push(Reading {
                 name: "ietf".into(),
                 unit: LimitUnit::Requests,
                 limit,
@@ -134,6 +134,18 @@ impl LimitHeaders {
             });
         }
 
+        // One reading per limit when several conventions describe the same ones: IETF
+        // states its windows, so it wins; OpenAI-style requests and the classic pair are
+        // both the shortest rolling requests limit, and the former may carry a reset.
+        let readings = if !standard.is_empty() {
+            standard
+        } else {
+            if openai.iter().any(|r| r.name == "requests") {
+                classic.retain(|r| r.name != "requests");
+            }
+            classic.extend(openai);
+            classic
+        };
         let retry_after = get("retry-after-ms")
             .and_then(parse_retry_after_ms)
             .or_else(|| get("retry-after").and_then(|v| parse_retry_after(v, now)));
@@ -290,6 +302,24 @@ mod tests {
         assert_eq!(l.readings[1].unit, LimitUnit::Images);
         assert!(l.readings[2].is_quota());
         assert_eq!(l.readings[2].reset_in, Some(Duration::from_secs(3600)));
+    }
+
+    #[test]
+    fn one_reading_per_limit_across_conventions() {
+        let h = map(&[
+            ("x-ratelimit-limit", "5"),
+            ("x-ratelimit-remaining", "4"),
+            ("x-ratelimit-limit-requests", "5"),
+            ("x-ratelimit-remaining-requests", "4"),
+        ]);
+        let l = LimitHeaders::parse(&h, now());
+        assert_eq!(l.readings.len(), 1);
+        let mut h = h;
+        h.insert("ratelimit-policy", "\"second\";q=5;w=1".parse().unwrap());
+        h.insert("ratelimit", "\"second\";r=4;t=1".parse().unwrap());
+        let l = LimitHeaders::parse(&h, now());
+        assert_eq!(l.readings.len(), 1);
+        assert_eq!(l.readings[0].window, Some(Duration::from_secs(1)));
     }
 
     #[test]

@@ -13,16 +13,30 @@
 //! - `error`: [`ClientError`] and [`QuotaExhausted`].
 //! - [`Client`]: one request, paced and retried.
 //! - `queue`: [`JobQueue`], many requests under a concurrency and a rate cap.
-//! - `tasks`: async jobs submitted and polled until final.
+//! - `tasks`: async jobs submitted and polled until final ([`TaskPoll`]).
+//! - `request`: [`ApiRequest`] and [`ApiResponse`]; `cap`: [`RateCap`]; `stats`:
+//!   [`StatsSnapshot`].
 
 mod backoff;
+mod cap;
+mod client;
 mod error;
 mod headers;
 mod pacer;
+mod queue;
+mod request;
 mod reset;
+mod stats;
+mod tasks;
 
 pub use backoff::{FullJitter, RetryPolicy};
+pub use cap::{CapUnit, RateCap};
+pub use client::{Client, ClientBuilder};
 pub use error::{human, ClientError, QuotaExhausted};
 pub use headers::{LimitHeaders, LimitUnit, Reading};
 pub use pacer::{Cost, Pacer, Ticket};
+pub use queue::JobQueue;
+pub use request::{ApiRequest, ApiResponse};
 pub use reset::{parse_go_duration, parse_reset, parse_retry_after, parse_retry_after_ms};
+pub use stats::StatsSnapshot;
+pub use tasks::{TaskOutcome, TaskPoll};

@@ -68,6 +68,11 @@ struct Rate {
     /// Sum of every correction so far (forward minus backward, nanoseconds), so an
     /// answer is compared with the mirror as corrected since its request left.
     corrections: i128,
+    /// Units ever admitted, so an answer can tell how many were admitted after its
+    /// request (and may have reached the server first).
+    admitted: u64,
+    /// Units admitted and not yet answered.
+    in_flight: u64,
 }
 
 impl Rate {
@@ -80,6 +85,8 @@ impl Rate {
             tau: window,
             tat: sent,
             corrections: 0,
+            admitted: 0,
+            in_flight: 0,
         };
         rate.tat = sent + rate.occupancy_for(r.remaining);
         rate
@@ -130,7 +137,27 @@ pub struct Ticket {
     sent: Instant,
     /// Per rate admitted against: its occupancy right after admission, and its
     /// corrections total then.
-    admitted: Vec<(String, Duration, i128)>,
+    admitted: Vec<Admission>,
+}
+
+/// One rate's part of a [`Ticket`].
+#[derive(Debug)]
+struct Admission {
+    name: String,
+    /// The mirror's occupancy right after admitting the request.
+    occupied: Duration,
+    /// The rate's corrections total at admission.
+    corrections: i128,
+    /// The mirror had slack (its TAT was in the past): the server, deciding a little
+    /// later, starts its refill from that later moment and is ahead of the mirror by up
+    /// to the request's trip.
+    slack: bool,
+    /// Units it took.
+    units: u64,
+    /// The rate's units admitted before it.
+    admitted_before: u64,
+    /// The rate's units in flight when it left: they may reach the server after it.
+    in_flight_before: u64,
 }
 
 /// Header-driven pacing for every route a client calls.
@@ -199,8 +226,19 @@ impl Pacer {
                 continue;
             };
             let units = u32::try_from(units.min(rate.limit)).unwrap_or(u32::MAX);
+            let slack = rate.tat <= now;
             rate.tat = rate.tat.max(now) + rate.emission * units;
-            admitted.push((name.clone(), rate.tat - now, rate.corrections));
+            admitted.push(Admission {
+                name: name.clone(),
+                occupied: rate.tat - now,
+                corrections: rate.corrections,
+                slack,
+                units: u64::from(units),
+                admitted_before: rate.admitted,
+                in_flight_before: rate.in_flight,
+            });
+            rate.admitted += u64::from(units);
+            rate.in_flight += u64::from(units);
         }
         Ok(Step::Go(Ticket {
             route: key.to_owned(),
@@ -215,6 +253,7 @@ impl Pacer {
         let route = routes.entry(ticket.route.clone()).or_default();
         route.learned = true;
         route.probing = None;
+        landed(route, ticket);
         let rtt = now.saturating_duration_since(ticket.sent);
         for r in &limits.readings {
             if r.is_quota() {
@@ -238,20 +277,23 @@ impl Pacer {
                 None => true,
             };
             if fresh {
+                // The server decided somewhere between sending and now: the later is the
+                // safe assumption.
                 route
                     .rates
-                    .insert(r.name.clone(), Rate::new(r, window, ticket.sent));
+                    .insert(r.name.clone(), Rate::new(r, window, now));
                 continue;
             }
             let Some(rate) = route.rates.get_mut(&r.name) else {
                 continue;
             };
-            let Some((_, occupied, corrections_then)) =
-                ticket.admitted.iter().find(|(n, _, _)| *n == r.name)
-            else {
+            let Some(a) = ticket.admitted.iter().find(|a| a.name == r.name) else {
                 continue;
             };
-            correct(rate, *occupied, *corrections_then, r.remaining, rtt);
+            if !correct(rate, a, r.remaining, rtt) && a.slack {
+                let behind = rtt.as_nanos() as i128 - (rate.corrections - a.corrections);
+                shift(rate, behind.max(0));
+            }
         }
         drop(routes);
         self.learned.notify_waiters();
@@ -262,6 +304,7 @@ impl Pacer {
         let mut routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(route) = routes.get_mut(&ticket.route) {
             route.probing = None;
+            landed(route, ticket);
         }
         drop(routes);
         self.learned.notify_waiters();
@@ -282,32 +325,49 @@ impl Pacer {
     }
 }
 
+/// Takes `ticket`'s units out of flight.
+fn landed(route: &mut Route, ticket: &Ticket) {
+    for a in &ticket.admitted {
+        if let Some(rate) = route.rates.get_mut(&a.name) {
+            rate.in_flight = rate.in_flight.saturating_sub(a.units);
+        }
+    }
+}
+
 /// Moves the mirror when the server's `remaining` for a request is inconsistent with what
 /// the mirror said right after admitting it: forward when the server is fuller (another
 /// client shares the key), back when emptier (a request was refused, or the window is
-/// shorter than assumed).
-fn correct(
-    rate: &mut Rate,
-    occupied: Duration,
-    corrections_then: i128,
-    remaining: u64,
-    rtt: Duration,
-) {
-    let since = rate.corrections - corrections_then;
-    let ours = occupied.as_nanos() as i128 + since;
-    let top = rate.occupancy_for(remaining).as_nanos() as i128;
-    let low = rate.occupancy_for(remaining.saturating_add(1)).as_nanos() as i128;
-    let high = top + rtt.as_nanos() as i128;
-    let shift = if ours < low {
-        top - ours
+/// shorter than assumed). Our own requests in flight around it may have reached the
+/// server in another order, so each widens the consistent range by what it took.
+/// Whether it moved.
+fn correct(rate: &mut Rate, a: &Admission, remaining: u64, rtt: Duration) -> bool {
+    let nanos = |d: Duration| d.as_nanos() as i128;
+    let units = |n: u64| nanos(rate.emission) * i128::from(n);
+    let since = rate.corrections - a.corrections;
+    let ours = nanos(a.occupied) + since;
+    let top = nanos(rate.occupancy_for(remaining));
+    let overtaken = rate.admitted.saturating_sub(a.admitted_before + a.units);
+    let low = top - units(overtaken + 1);
+    let high = top + nanos(rtt) + units(a.in_flight_before);
+    let by = if ours < low {
+        top - units(overtaken) - ours
     } else if ours > high {
         high - ours
     } else {
-        return;
+        return false;
     };
-    rate.corrections += shift;
-    let magnitude = Duration::from_nanos(u64::try_from(shift.unsigned_abs()).unwrap_or(u64::MAX));
-    rate.tat = if shift > 0 {
+    shift(rate, by);
+    true
+}
+
+/// Moves the mirror's TAT by `by` nanoseconds (later when positive), and records it.
+fn shift(rate: &mut Rate, by: i128) {
+    if by == 0 {
+        return;
+    }
+    rate.corrections += by;
+    let magnitude = Duration::from_nanos(u64::try_from(by.unsigned_abs()).unwrap_or(u64::MAX));
+    rate.tat = if by > 0 {
         rate.tat + magnitude
     } else {
         rate.tat.checked_sub(magnitude).unwrap_or(rate.tat)
