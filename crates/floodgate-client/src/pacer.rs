@@ -259,14 +259,17 @@ impl Pacer {
             if r.is_quota() {
                 let resets = r
                     .reset_in
-                    .or(limits.retry_after.filter(|_| r.remaining == 0));
-                route.quotas.insert(
-                    r.name.clone(),
-                    Quota {
-                        remaining: r.remaining,
-                        resets: resets.map(|d| (now + d, wall + d)),
-                    },
-                );
+                    .or(limits.retry_after.filter(|_| r.remaining == 0))
+                    .map(|d| (now + d, wall + d));
+                // An answer that says nothing is left but not when it resets (classic
+                // headers on a success) keeps a reset an earlier refusal announced.
+                let known = route.quotas.get(&r.name).and_then(|q| q.resets);
+                let resets = resets.or(known.filter(|_| r.remaining == 0));
+                let quota = Quota {
+                    remaining: r.remaining,
+                    resets,
+                };
+                route.quotas.insert(r.name.clone(), quota);
                 continue;
             }
             let Some(window) = r.window.filter(|w| !w.is_zero() && r.limit > 0) else {
