@@ -29,6 +29,8 @@ enum Command {
     Serve(cmd::serve::Args),
     /// Run the mock model API and the gateway together, and print curl lines to try.
     Demo(cmd::demo::Args),
+    /// Run a file of requests against a rate-limited API: paced, retried, in order.
+    Batch(cmd::batch::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -38,5 +40,6 @@ fn main() -> anyhow::Result<()> {
         Command::MockUpstream(args) => cmd::mock_upstream::run(&args),
         Command::Serve(args) => cmd::serve::run(&args),
         Command::Demo(args) => cmd::demo::run(&args),
+        Command::Batch(args) => std::process::exit(cmd::batch::run(&args)?),
     }
 }
