@@ -3,7 +3,7 @@
 use crate::backoff::RetryPolicy;
 use crate::cap::RateCap;
 use crate::error::{ClientError, QuotaExhausted};
-use crate::headers::LimitHeaders;
+use crate::headers::{LimitHeaders, LimitUnit};
 use crate::pacer::Pacer;
 use crate::request::{ApiRequest, ApiResponse};
 use crate::stats::{ClientStats, StatsSnapshot};
@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 /// The most a server's wait hint is stretched by jitter, so clients told the same
@@ -37,6 +37,9 @@ struct Inner {
     /// The caller's own rate cap, if any.
     cap: Option<RateCap>,
     stats: ClientStats,
+    /// The tightest rolling requests limit any answer reported, as (limit, window), for
+    /// callers comparing their rate with it (learned with pacing off too).
+    allowed: Mutex<Option<(u64, Duration)>>,
     /// Requests made so far, to give each its own jitter seed from a fixed one.
     requests: AtomicU64,
 }
@@ -113,6 +116,7 @@ impl ClientBuilder {
                 pacer: self.pacing.then(Pacer::default),
                 cap: self.cap,
                 stats: ClientStats::default(),
+                allowed: Mutex::new(None),
                 requests: AtomicU64::new(0),
             }),
         })
@@ -145,7 +149,24 @@ impl Client {
 
     /// The tightest requests-per-time limit the headers reported, as (limit, window).
     pub fn allowed_rate(&self) -> Option<(u64, Duration)> {
-        self.inner.pacer.as_ref()?.allowed_rate()
+        *self.inner.allowed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keeps the tightest rolling requests limit in `limits`, if tighter than the last.
+    fn note_allowed(&self, limits: &LimitHeaders) {
+        let per_sec = |(l, w): (u64, Duration)| l as f64 / w.as_secs_f64().max(1e-9);
+        let tightest = limits
+            .readings
+            .iter()
+            .filter(|r| r.unit == LimitUnit::Requests && !r.is_quota())
+            .filter_map(|r| Some((r.limit, r.window?)))
+            .min_by(|a, b| per_sec(*a).total_cmp(&per_sec(*b)));
+        if let Some(t) = tightest {
+            let mut allowed = self.inner.allowed.lock().unwrap_or_else(|e| e.into_inner());
+            if allowed.is_none_or(|a| per_sec(t) < per_sec(a)) {
+                *allowed = Some(t);
+            }
+        }
     }
 
     /// Sends `request`, paced and retried; `Ok` for any answer not worth retrying (a
@@ -206,6 +227,7 @@ impl Client {
                     if let (Some(p), Some(t)) = (&inner.pacer, &ticket) {
                         p.observe(t, &limits, Instant::now(), wall);
                     }
+                    self.note_allowed(&limits);
                     if !retryable(status) {
                         return Ok(ApiResponse {
                             status,

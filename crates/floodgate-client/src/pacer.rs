@@ -312,20 +312,6 @@ impl Pacer {
         drop(routes);
         self.learned.notify_waiters();
     }
-
-    /// The tightest rolling requests limit learned on any route, as (limit, window).
-    pub fn allowed_rate(&self) -> Option<(u64, Duration)> {
-        let routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
-        routes
-            .values()
-            .flat_map(|r| r.rates.values())
-            .filter(|r| r.unit == LimitUnit::Requests)
-            .map(|r| (r.limit, r.tau))
-            .min_by(|a, b| {
-                let per_sec = |(l, w): &(u64, Duration)| *l as f64 / w.as_secs_f64();
-                per_sec(a).total_cmp(&per_sec(b))
-            })
-    }
 }
 
 /// Takes `ticket`'s units out of flight.

@@ -87,6 +87,8 @@ async fn without_pacing_the_same_jobs_meet_429s_and_retries_finish_them() {
     let stats = client.stats();
     assert!(stats.rate_limited > 0, "{stats:?}");
     assert_eq!(stats.sent, 30 + stats.rate_limited);
+    // Unpaced, the client still reads what it was allowed.
+    assert_eq!(client.allowed_rate(), Some((10, Duration::from_secs(1))));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
