@@ -126,7 +126,7 @@ mod tests {
         // Over many seeds, the mean delay of each step grows until the cap binds, and
         // is about half the step (a uniform draw over [0, step]).
         let seeds = 400;
-        let mut sums = vec![Duration::ZERO; 12];
+        let mut sums = [Duration::ZERO; 12];
         for seed in 0..seeds {
             for (i, d) in policy(seed).backoff().enumerate() {
                 sums[i] += d;
