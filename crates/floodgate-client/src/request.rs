@@ -26,6 +26,10 @@ pub struct ApiRequest {
     /// are not paced for it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens: Option<u64>,
+    /// Which limits it counts against, when its method, path and model do not say: task
+    /// polls, for one, share a limit whatever their task id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pace_as: Option<String>,
 }
 
 fn post() -> String {
@@ -41,6 +45,7 @@ impl ApiRequest {
             body: Some(body),
             images: None,
             tokens: None,
+            pace_as: None,
         }
     }
 
@@ -52,6 +57,7 @@ impl ApiRequest {
             body: None,
             images: None,
             tokens: None,
+            pace_as: None,
         }
     }
 
@@ -80,9 +86,13 @@ impl ApiRequest {
         }
     }
 
-    /// Which limits it counts against, as far as a client can tell: the method, the path
-    /// without its query, and the body's `model` (per-model limits share a path).
+    /// Which limits it counts against, as far as a client can tell: `pace_as`, else the
+    /// method, the path without its query, and the body's `model` (per-model limits share
+    /// a path).
     pub fn pace_key(&self) -> String {
+        if let Some(key) = &self.pace_as {
+            return key.clone();
+        }
         let path = self.path.split('?').next().unwrap_or("");
         let model = self
             .body
@@ -133,6 +143,11 @@ mod tests {
         let line: ApiRequest = serde_json::from_str(r#"{"path": "/api/v1/txt2img"}"#).unwrap();
         assert_eq!((line.method.as_str(), line.cost().images), ("POST", 1));
         assert_eq!(line.pace_key(), "POST /api/v1/txt2img");
+        let poll = ApiRequest {
+            pace_as: Some("GET /v1/tasks/{id}".into()),
+            ..ApiRequest::get("/v1/tasks/task-7")
+        };
+        assert_eq!(poll.pace_key(), "GET /v1/tasks/{id}");
         let bad = ApiRequest {
             method: "NO PE".into(),
             ..line

@@ -117,7 +117,10 @@ impl JobQueue {
                     format!("no {:?} in the submission answer", poll.id_field),
                 )
             })?;
-        let request = ApiRequest::get(poll.path.replace("{id}", &task_id));
+        let request = ApiRequest {
+            pace_as: Some(format!("GET {}", poll.path)),
+            ..ApiRequest::get(poll.path.replace("{id}", &task_id))
+        };
         let mut polls = 0;
         loop {
             if started.elapsed() > poll.timeout {
