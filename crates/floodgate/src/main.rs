@@ -37,6 +37,8 @@ enum Command {
     /// Manage keys, tiers, overrides and abuse blocks of a running gateway through its
     /// admin API.
     Keys(cmd::keys::Args),
+    /// Run a file of requests against a rate-limited API: paced, retried, in order.
+    Batch(cmd::batch::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -47,5 +49,6 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => cmd::serve::run(&args),
         Command::Demo(args) => cmd::demo::run(&args),
         Command::Keys(args) => cmd::keys::run(&args),
+        Command::Batch(args) => std::process::exit(cmd::batch::run(&args)?),
     }
 }
