@@ -10,25 +10,23 @@ load_all(limits)
 
 local held = false
 for _, l in ipairs(limits) do
-  local st = load_state(l)
+  -- an expired lease holds nothing, so renewing or releasing it finds nothing
+  purge(l)
   if renew then
-    purge(st)
-    for _, lease in ipairs(st.leases) do
+    for _, lease in ipairs(l.leases) do
       if lease.id == lease_id then
         lease.x = l.p1
         held = true
       end
     end
   else
-    -- an expired lease holds nothing, so releasing it finds nothing
-    purge(st)
     local kept = {}
-    for _, lease in ipairs(st.leases) do
+    for _, lease in ipairs(l.leases) do
       if lease.id == lease_id then held = true else kept[#kept + 1] = lease end
     end
-    st.leases = kept
+    l.leases = kept
   end
-  store_state(l, st)
+  store_state(l)
 end
 flush()
 if held then return 1 end
