@@ -155,7 +155,11 @@ impl Store for RedisStore {
     async fn decide(&self, request: &DecideRequest<'_>) -> Result<Decision, StoreError> {
         // On a cluster a decision may be several calls (a key's block, global
         // reservations, the account's script, refunds), each bounded by the timeout; the
-        // whole is bounded too, so no request waits on Redis longer than the timeout.
+        // whole is bounded too, so no request waits on Redis longer than the timeout. On
+        // one server a decision is one call, already bounded: no second timer.
+        if !self.cluster {
+            return self.decide_on_redis(request).await;
+        }
         tokio::time::timeout(self.timeout, self.decide_on_redis(request))
             .await
             .unwrap_or(Err(StoreError::Timeout(millis(self.timeout))))

@@ -15,14 +15,14 @@
 
 local E9 = 1000000000
 local DAY_S = 86400
-local CONCURRENCY_RETRY_CAP = E9
 -- A hash's expiry is pushed out only when its state would outlive it by less than
 -- EXPIRY_MIN, and then to EXPIRY_SET past that state: a busy counter moves its expiry
 -- once a second or so instead of on every call, and idle state lingers at most 2 s.
 local EXPIRY_MIN = E9
 local EXPIRY_SET = 2 * E9
--- each hash records its own expiry in this field, read with the counters in one call
-local EXPIRY_FIELD = '~x'
+-- each hash records its own expiry (ms since the epoch, exact in a double) in this
+-- field, read with the counters in one call
+local EXPIRY_FIELD = '~e'
 local MAX_OFFSET = 9007199254740992
 
 -- Standard functions as locals: a local is read from a register or upvalue where a
@@ -36,6 +36,9 @@ local clock = call('TIME')
 local NOW_S = tonumber(clock[1])
 local NOW_US = tonumber(clock[2])
 local NOW_N = NOW_US * 1000
+-- now in whole ms, and the ns past it: expiries are kept in ms
+local NOW_MS = NOW_S * 1000 + floor(NOW_US / 1000)
+local NOW_SUB = NOW_N - floor(NOW_US / 1000) * 1000000
 
 -- floor(a / b) for integers, exact where the quotient's double rounding is not
 local function idiv(a, b)
@@ -66,30 +69,6 @@ local function abs(offset)
   return format('%d%09d', NOW_S + carry, t - carry * E9)
 end
 
--- the first day (days since the epoch) of the month after the one holding day `z`:
--- Howard Hinnant's civil_from_days, then days_from_civil, as floodgate_core::calendar
-local function next_month_start(z)
-  z = z + 719468
-  local era = idiv(z, 146097)
-  local doe = z - era * 146097
-  local yoe = idiv(doe - idiv(doe, 1460) + idiv(doe, 36524) - idiv(doe, 146096), 365)
-  local y = yoe + era * 400
-  local doy = doe - (365 * yoe + idiv(yoe, 4) - idiv(yoe, 100))
-  local mp = idiv(5 * doy + 2, 153)
-  local m = mp - 9
-  if mp < 10 then m = mp + 3 end
-  if m <= 2 then y = y + 1 end
-  if m == 12 then y, m = y + 1, 1 else m = m + 1 end
-  if m <= 2 then y = y - 1 end
-  era = idiv(y, 400)
-  yoe = y - era * 400
-  mp = m + 9
-  if m > 2 then mp = m - 3 end
-  doy = idiv(153 * mp + 2, 5)
-  doe = yoe * 365 + idiv(yoe, 4) - idiv(yoe, 100) + doy
-  return era * 146097 + doe - 719468
-end
-
 -- end of the day ('d') or month ('m') holding the absolute time (at_s s + at_n ns),
 -- whose boundary lies `offset` ns after 00:00 UTC, as an offset from now
 local function period_end(kind, offset, at_s, at_n)
@@ -98,9 +77,30 @@ local function period_end(kind, offset, at_s, at_n)
   local off_n = offset - off_s * E9
   local s, n = at_s - off_s, at_n - off_n
   if n < 0 then s, n = s - 1, n + E9 end
-  local days = idiv(s, DAY_S)
-  local end_days = days + 1
-  if kind == 'm' then end_days = next_month_start(days) end
+  local z = idiv(s, DAY_S)
+  local end_days = z + 1
+  if kind == 'm' then
+    -- the first day of the next month: Howard Hinnant's civil_from_days, then
+    -- days_from_civil, as floodgate_core::calendar
+    z = z + 719468
+    local era = idiv(z, 146097)
+    local doe = z - era * 146097
+    local yoe = idiv(doe - idiv(doe, 1460) + idiv(doe, 36524) - idiv(doe, 146096), 365)
+    local y = yoe + era * 400
+    local doy = doe - (365 * yoe + idiv(yoe, 4) - idiv(yoe, 100))
+    local mp = idiv(5 * doy + 2, 153)
+    local m = mp - 9
+    if mp < 10 then m = mp + 3 end
+    if m <= 2 then y = y + 1 end
+    if m == 12 then y, m = y + 1, 1 else m = m + 1 end
+    if m <= 2 then y = y - 1 end
+    era = idiv(y, 400)
+    yoe = y - era * 400
+    mp = m + 9
+    if m > 2 then mp = m - 3 end
+    doe = yoe * 365 + idiv(yoe, 4) - idiv(yoe, 100) + idiv(153 * mp + 2, 5)
+    end_days = era * 146097 + doe - 719468
+  end
   return (end_days * DAY_S + off_s - NOW_S) * E9 + (off_n - NOW_N)
 end
 
@@ -136,38 +136,44 @@ local function parse_limits(from)
   return limits
 end
 
--- per KEYS index: the fields read, their values, the hash's recorded expiry (offset),
--- the writes queued for it and how long its longest state lives
-local hash_fields, hash_values, hash_expiry, hash_sets, hash_dels, hash_keep = {}, {}, {}, {}, {}, {}
+-- the hashes read, by KEYS index: each a record whose array part lists the fields
+-- read (then EXPIRY_FIELD), with `values` (the HMGET reply), `expiry` (the recorded
+-- expiry as an offset from now, nil if none), `keep` (how long its longest state
+-- lives), and the queued writes `sets` and `dels`
+local hashes = {}
 
 -- reads every limit's counter, one HMGET per hash, into the limit's state (an absent or
 -- unreadable counter is fresh, as in floodgate_core)
 local function load_all(limits)
   local keys = KEYS
-  for _, l in ipairs(limits) do
-    local k = l.key
-    local fields = hash_fields[k]
-    if not fields then
-      fields = {}
-      hash_fields[k] = fields
+  local count = #limits
+  for i = 1, count do
+    local l = limits[i]
+    local h = hashes[l.key]
+    if not h then
+      h = { l.field, keep = 0, values = false, expiry = nil, sets = false, dels = false }
+      hashes[l.key] = h
+      l.at = 1
+    else
+      local n = #h + 1
+      h[n] = l.field
+      l.at = n
     end
-    fields[#fields + 1] = l.field
-    l.at = #fields
   end
   for k = 1, #keys do
-    local fields = hash_fields[k]
-    if fields then
-      local n = #fields
-      fields[n + 1] = EXPIRY_FIELD
-      local values = call('HMGET', keys[k], unpack(fields))
-      hash_values[k] = values
-      local expiry = values[n + 1]
-      hash_expiry[k] = expiry and rel(expiry)
-      hash_keep[k] = 0
+    local h = hashes[k]
+    if h then
+      local n = #h + 1
+      h[n] = EXPIRY_FIELD
+      local values = call('HMGET', keys[k], unpack(h))
+      h.values = values
+      local expiry = tonumber(values[n])
+      if expiry then h.expiry = (expiry - NOW_MS) * 1000000 - NOW_SUB end
     end
   end
-  for _, l in ipairs(limits) do
-    local raw = hash_values[l.key][l.at]
+  for i = 1, count do
+    local l = limits[i]
+    local raw = hashes[l.key].values[l.at]
     l.raw = raw
     local kind = l.kind
     if kind == 'r' then
@@ -211,46 +217,6 @@ local function purge(l)
   l.leases = kept
 end
 
--- -1 when `cost` fits, -2 when it never can, else the wait in ns
-local function check(l, cost)
-  local kind = l.kind
-  if kind == 'r' then
-    if cost > l.max then return -2 end
-    local after = l.tat + cost * l.p1
-    if after <= l.p2 then return -1 end
-    return after - l.p2
-  elseif kind == 'c' then
-    if cost == 0 then return -1 end
-    if cost > l.max then return -2 end
-    local live, first = lease_standing(l)
-    if live + cost <= l.max then return -1 end
-    return min(first or 0, CONCURRENCY_RETRY_CAP)
-  end
-  if cost > l.max then return -2 end
-  if l.u + cost <= l.max then return -1 end
-  return l.end_now
-end
-
--- takes `cost` from a counter already checked to fit
-local function consume(l, cost, lease_id)
-  local kind = l.kind
-  if kind == 'r' then
-    l.tat = l.tat + cost * l.p1
-  elseif kind == 'c' then
-    purge(l)
-    for _, lease in ipairs(l.leases) do
-      if lease.id == lease_id then
-        lease.n = lease.n + cost
-        lease.x = l.p1
-        return
-      end
-    end
-    l.leases[#l.leases + 1] = { id = lease_id, n = cost, x = l.p1 }
-  else
-    l.u = l.u + cost
-  end
-end
-
 -- a counter's raw standing, two numbers the client turns into remaining and reset
 -- (`reply.rs`): rolling, the time its TAT is ahead of now (and 0); a quota, the units
 -- used and its period's end; concurrency, the live slots and the earliest expiry (0)
@@ -283,41 +249,43 @@ local function store_state(l)
   elseif l.u > 0 then
     keep, text = l.end_now, abs(l.end_now) .. ':' .. format('%d', l.u)
   end
-  local k = l.key
+  local h = hashes[l.key]
   if keep <= 0 then
     if l.raw then
-      local dels = hash_dels[k] or {}
+      local dels = h.dels or {}
       dels[#dels + 1] = l.field
-      hash_dels[k] = dels
+      h.dels = dels
     end
     return
   end
-  local sets = hash_sets[k] or {}
+  local sets = h.sets or {}
   local n = #sets
   sets[n + 1] = l.field
   sets[n + 2] = text
-  hash_sets[k] = sets
-  if keep > hash_keep[k] then hash_keep[k] = keep end
+  h.sets = sets
+  if keep > h.keep then h.keep = keep end
 end
 
--- writes the queued changes: one HDEL and one HSET per hash at most, and a PEXPIRE only
--- when the hash's state would otherwise outlive it
+-- writes the queued changes: one HDEL and one HSET per hash at most, and a PEXPIREAT
+-- only when the hash's state would otherwise outlive it
 local function flush()
   local keys = KEYS
   for k = 1, #keys do
-    local dels, sets = hash_dels[k], hash_sets[k]
-    if dels then call('HDEL', keys[k], unpack(dels)) end
+    local h = hashes[k]
+    if h and h.dels then call('HDEL', keys[k], unpack(h.dels)) end
+    local sets = h and h.sets
     if sets then
-      local keep, expiry = hash_keep[k], hash_expiry[k]
-      local extend = keep > 0 and (not expiry or keep + EXPIRY_MIN > expiry)
-      local until_n = keep + EXPIRY_SET
-      if extend then
+      local keep, expiry = h.keep, h.expiry
+      if keep > 0 and (not expiry or keep + EXPIRY_MIN > expiry) then
+        local until_ms = NOW_MS + ceil((NOW_SUB + keep + EXPIRY_SET) / 1000000)
         local n = #sets
         sets[n + 1] = EXPIRY_FIELD
-        sets[n + 2] = abs(until_n)
+        sets[n + 2] = until_ms
+        call('HSET', keys[k], unpack(sets))
+        call('PEXPIREAT', keys[k], until_ms)
+      else
+        call('HSET', keys[k], unpack(sets))
       end
-      call('HSET', keys[k], unpack(sets))
-      if extend then call('PEXPIRE', keys[k], ceil(until_n / 1000000)) end
     end
   end
 end
