@@ -23,6 +23,10 @@ local EXPIRY_SET = 2 * E9
 -- each hash records its own expiry (ms since the epoch, exact in a double) in this
 -- field, read with the counters in one call
 local EXPIRY_FIELD = '~e'
+-- the previous version's record of the same expiry, in ns: still written (when the
+-- expiry moves, not per call) so that instances of that version, which decide on it,
+-- stay right during a rolling upgrade
+local LEGACY_EXPIRY_FIELD = '~x'
 local MAX_OFFSET = 9007199254740992
 
 -- Standard functions as locals: a local is read from a register or upvalue where a
@@ -266,8 +270,9 @@ local function store_state(l)
   if keep > h.keep then h.keep = keep end
 end
 
--- writes the queued changes: one HDEL and one HSET per hash at most, and a PEXPIREAT
--- only when the hash's state would otherwise outlive it
+-- writes the queued changes: one HDEL and one HSET per hash at most; only when the
+-- hash's state would otherwise outlive it, its TTL is read and made to reach past that
+-- state (never shortened: another writer may have set it for longer-lived state)
 local function flush()
   local keys = KEYS
   for k = 1, #keys do
@@ -277,12 +282,14 @@ local function flush()
     if sets then
       local keep, expiry = h.keep, h.expiry
       if keep > 0 and (not expiry or keep + EXPIRY_MIN > expiry) then
-        local until_ms = NOW_MS + ceil((NOW_SUB + keep + EXPIRY_SET) / 1000000)
+        local until_n = keep + EXPIRY_SET
+        local until_ms = NOW_MS + ceil((NOW_SUB + until_n) / 1000000)
         local n = #sets
-        sets[n + 1] = EXPIRY_FIELD
-        sets[n + 2] = until_ms
+        sets[n + 1], sets[n + 2] = EXPIRY_FIELD, until_ms
+        sets[n + 3], sets[n + 4] = LEGACY_EXPIRY_FIELD, abs(until_n)
         call('HSET', keys[k], unpack(sets))
-        call('PEXPIREAT', keys[k], until_ms)
+        local ttl = call('PTTL', keys[k])
+        if ttl < 0 or ttl < until_ms - NOW_MS then call('PEXPIREAT', keys[k], until_ms) end
       else
         call('HSET', keys[k], unpack(sets))
       end
