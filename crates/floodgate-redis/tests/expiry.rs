@@ -33,7 +33,7 @@ async fn decide(store: &RedisStore) {
     assert!(store.decide(&request).await.unwrap().allowed());
 }
 
-fn number(text: String) -> i64 {
+fn number(text: &str) -> i64 {
     text.trim()
         .parse()
         .unwrap_or_else(|_| panic!("not a number: {text:?}"))
@@ -48,15 +48,15 @@ async fn both_expiry_records_match_the_ttl_and_a_longer_ttl_is_kept() {
     decide(&store).await;
 
     // 100 ms of a 10-per-second limit, then 2 s: the TTL and both records agree.
-    let ttl = number(server.cli(&["pttl", HASH]));
+    let ttl = number(&server.cli(&["pttl", HASH]));
     assert!((1_000..=2_100).contains(&ttl), "TTL {ttl} ms");
-    let at_ms = number(server.cli(&["hget", HASH, "~e"]));
-    let at_ns = number(server.cli(&["hget", HASH, "~x"]));
+    let at_ms = number(&server.cli(&["hget", HASH, "~e"]));
+    let at_ns = number(&server.cli(&["hget", HASH, "~x"]));
     assert!(
         (at_ns / 1_000_000 - at_ms).abs() <= 1,
         "~e = {at_ms} ms, ~x = {at_ns} ns"
     );
-    let now_ms = number(server.cli(&[
+    let now_ms = number(&server.cli(&[
         "eval",
         "local t = redis.call('TIME') return t[1] * 1000 + math.floor(t[2] / 1000)",
         "0",
@@ -71,7 +71,7 @@ async fn both_expiry_records_match_the_ttl_and_a_longer_ttl_is_kept() {
     server.cli(&["hdel", HASH, "~e"]);
     server.cli(&["pexpire", HASH, "600000"]);
     decide(&store).await;
-    let kept = number(server.cli(&["pttl", HASH]));
+    let kept = number(&server.cli(&["pttl", HASH]));
     assert!(kept > 590_000, "the longer TTL was shortened to {kept} ms");
     assert!(
         server.cli(&["hexists", HASH, "~e"]).trim() == "1",
