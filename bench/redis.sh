@@ -10,6 +10,11 @@
 #   (c) Redis commands per decision, from INFO commandstats (target: exactly 1 EVALSHA),
 #       the server's time per decision script (usec_per_call), and how many decisions the
 #       SLOWLOG caught above 200 us.
+#   (d) the server's CPU time (user + system, from /proc) per call in (a) and per
+#       decision in (b): unlike rates, it barely moves when other processes share the
+#       machine, so the ratio it implies (a's CPU per call / b's CPU per decision: what
+#       each side would reach with the server's core to itself) is reported beside the
+#       measured one.
 # The report gives (b) / (a, unpipelined): the target is >= 1.5.
 #
 # Usage: bench/redis.sh [--seconds 10]
@@ -24,7 +29,7 @@ seconds=10
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -73,14 +78,24 @@ for _ in $(seq 100); do
 done
 [ "$(cli ping)" = "PONG" ] || { cat "$dir/log" >&2; exit 1; }
 
+# The server's CPU time so far, in microseconds (utime + stime, in clock ticks).
+tick_us=$((1000000 / $(getconf CLK_TCK)))
+server_cpu() { awk -v t="$tick_us" '{ print ($14 + $15) * t }' "/proc/$server_pid/stat"; }
+per_call() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.1f", (b - a) / n }'; }
+
 # (a) the ceiling.
 sha=$(cli script load "return 1")
 rps() { awk '/requests per second/ { for (i = 1; i <= NF; i++) if ($(i+1) == "requests") print $i }' | tail -1; }
 echo "== (a) redis-benchmark EVALSHA 'return 1', 64 clients" >&2
+cpu0=$(server_cpu)
 unpipelined=$("${pin_load[@]}" redis-benchmark -h 127.0.0.1 -p "$port" -n 200000 -c 64 -q \
   evalsha "$sha" 0 | tr '\r' '\n' | rps)
+cpu1=$(server_cpu)
 pipelined=$("${pin_load[@]}" redis-benchmark -h 127.0.0.1 -p "$port" -n 200000 -c 64 -P 16 -q \
   evalsha "$sha" 0 | tr '\r' '\n' | rps)
+cpu2=$(server_cpu)
+cpu_unpipelined=$(per_call "$cpu0" "$cpu1" 200000)
+cpu_pipelined=$(per_call "$cpu1" "$cpu2" 200000)
 
 # (b) and (c): the store, with the server's statistics and slow log reset first.
 cli flushall >/dev/null
@@ -88,9 +103,14 @@ cli config set slowlog-log-slower-than 200 >/dev/null
 cli config set slowlog-max-len 1000000 >/dev/null
 cli slowlog reset >/dev/null
 echo "== (b) RedisStore decisions, ${seconds} s" >&2
+cpu3=$(server_cpu)
 store_report=$("${pin_load[@]}" "$throughput" "$seconds" --port "$port")
+cpu4=$(server_cpu)
 slow=$(cli slowlog len)
 decisions=$(echo "$store_report" | awk '/^RedisStore::decide/ { print $(NF-1) }')
+decided=$(echo "$store_report" | sed -n 's/.*(\([0-9]*\) decisions in.*/\1/p')
+cpu_decision=$(per_call "$cpu3" "$cpu4" "$decided")
+ratio_cpu=$(awk -v a="$cpu_unpipelined" -v b="$cpu_decision" 'BEGIN { printf "%.2f", a / b }')
 ratio=$(awk -v b="$decisions" -v a="$unpipelined" 'BEGIN { printf "%.2f", b / a }')
 ratio_p=$(awk -v b="$decisions" -v a="$pipelined" 'BEGIN { printf "%.2f", b / a }')
 
@@ -99,11 +119,13 @@ cat <<REPORT
 == Redis store benchmark
 machine:   $(lscpu 2>/dev/null | awk -F: '/Model name/ { gsub(/^ +/, "", $2); print $2; exit }'), $cores cores; $(redis-server --version | awk '{ print $1, $2, $3 }')
 placement: $placement
-(a) redis-benchmark EVALSHA 'return 1', 64 clients, unpipelined: $unpipelined /s
-    same, -P 16:                                               $pipelined /s
+(a) redis-benchmark EVALSHA 'return 1', 64 clients, unpipelined: $unpipelined /s  (server CPU $cpu_unpipelined us/call)
+    same, -P 16:                                               $pipelined /s  (server CPU $cpu_pipelined us/call)
 (b) and (c):
 $(echo "$store_report" | sed 's/^/    /')
     decisions slower than 200 us on the server (SLOWLOG): $slow
+    server CPU per decision (d): $cpu_decision us
 ratio (b) / (a, unpipelined): $ratio   (target >= 1.5)
 ratio (b) / (a, -P 16):       $ratio_p
+ratio implied by server CPU (d), (a, unpipelined) us per call / (b) us per decision: $ratio_cpu
 REPORT

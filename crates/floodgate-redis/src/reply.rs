@@ -1,7 +1,8 @@
 //! Reading script replies, and assembling a [`Decision`] from the checks of its parts.
 
+use crate::scripts::Params;
 use floodgate_core::{
-    Decision, Denial, DenialReason, DimensionStatus, Limit, Nanos, NANOS_PER_SEC,
+    Decision, Denial, DenialReason, DimensionStatus, Limit, Nanos, Window, NANOS_PER_SEC,
 };
 use floodgate_store::StoreError;
 
@@ -73,12 +74,32 @@ impl<'a> Reader<'a> {
         Ok(Check::from_reply(self.int()?))
     }
 
-    /// One limit's remaining and reset.
+    /// One limit's remaining and reset, from the standing a script reports (see
+    /// `standing` in `lua/lib.lua`), by the rules of [`floodgate_core`]'s `inspect`.
     pub(crate) fn status(&mut self, limit: &Limit) -> Result<DimensionStatus, StoreError> {
+        let first = self.unsigned()?;
+        let second = self.unsigned()?;
+        let params = Params::of(limit);
+        let (remaining, reset_after) = match limit.window {
+            // The TAT's lead over now, and 0: what is left of the tolerance, in whole
+            // emission intervals (`Params` keeps the interval at least 1).
+            Window::Rolling { .. } => {
+                let remaining = if first < params.p2 {
+                    ((params.p2 - first) / params.p1.max(1)).min(params.max)
+                } else {
+                    0
+                };
+                (remaining, first)
+            }
+            // Units used or slots held, and the period's end or the earliest expiry.
+            Window::Calendar { .. } | Window::Concurrent { .. } => {
+                (params.max.saturating_sub(first), second)
+            }
+        };
         Ok(DimensionStatus {
             max: limit.max,
-            remaining: self.unsigned()?,
-            reset_after: self.unsigned()?,
+            remaining,
+            reset_after,
         })
     }
 }
@@ -185,8 +206,35 @@ mod tests {
         assert!(r.flag().unwrap());
         assert_eq!(r.optional_wait().unwrap(), None);
         assert_eq!(r.check().unwrap(), Check::Never);
-        let s = r.status(&limit(false)).unwrap();
-        assert_eq!((s.remaining, s.reset_after), (3, 4));
+        let quota = Limit::new(Scope::Key, Unit::Requests, Window::DAY, 10, "m");
+        let s = r.status(&quota).unwrap();
+        assert_eq!(
+            (s.remaining, s.reset_after),
+            (7, 4),
+            "3 used of 10, 4 ns left"
+        );
         assert!(r.flag().is_err(), "a short reply is an error");
+    }
+
+    #[test]
+    fn a_rolling_limit_stands_as_the_engine_says() {
+        // 10 per second: one unit every 100 ms. A TAT 250 ms ahead of now leaves 7 whole
+        // units of the second's tolerance, and the limit is entirely free in 250 ms.
+        let limit = Limit::new(Scope::Key, Unit::Requests, Window::SECOND, 10, "m");
+        let ahead = 250_000_000;
+        let s = r_status(&limit, ahead);
+        let gcra = floodgate_core::gcra::Gcra::new(10, NANOS_PER_SEC);
+        let now = 5 * NANOS_PER_SEC;
+        assert_eq!(s.remaining, gcra.remaining(now + ahead.unsigned_abs(), now));
+        assert_eq!((s.remaining, s.reset_after), (7, 250_000_000));
+        let full = r_status(&limit, NANOS_PER_SEC as i64 + 1);
+        assert_eq!(
+            full.remaining, 0,
+            "a debt beyond the tolerance leaves nothing"
+        );
+    }
+
+    fn r_status(limit: &Limit, ahead: i64) -> DimensionStatus {
+        Reader::new(&[ahead, 0]).status(limit).unwrap()
     }
 }

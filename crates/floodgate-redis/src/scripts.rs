@@ -68,41 +68,69 @@ pub(crate) fn lua_i64(value: i64) -> i64 {
     value.clamp(-cap, cap)
 }
 
+/// How a script sees a limit: its kind and two parameters, as passed to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Params {
+    /// `r` rolling, `d` day, `m` month, `c` concurrency.
+    pub(crate) kind: &'static str,
+    /// Rolling: GCRA's emission interval; calendar: the boundary's offset from 00:00
+    /// UTC; concurrency: the lease TTL. Capped at [`LUA_MAX`].
+    pub(crate) p1: u64,
+    /// Rolling: GCRA's tolerance (`max` emission intervals); 0 otherwise. Capped at
+    /// [`LUA_MAX`].
+    pub(crate) p2: u64,
+    /// The limit's maximum, capped at [`LUA_MAX`].
+    pub(crate) max: u64,
+}
+
+impl Params {
+    /// Rolling limits carry GCRA's emission interval and tolerance, computed as
+    /// [`floodgate_core::gcra::Gcra`] does, so both agree to the nanosecond.
+    pub(crate) fn of(limit: &Limit) -> Self {
+        let (kind, p1, p2): (&str, Nanos, Nanos) = match limit.window {
+            Window::Rolling { period } => {
+                let emission = if limit.max == 0 {
+                    period.max(1)
+                } else {
+                    period.div_ceil(limit.max).max(1)
+                };
+                ("r", emission, emission.saturating_mul(limit.max))
+            }
+            Window::Calendar { period, offset } => {
+                let kind = match period {
+                    floodgate_core::CalendarPeriod::Day => "d",
+                    floodgate_core::CalendarPeriod::Month => "m",
+                };
+                (kind, offset % floodgate_core::calendar::DAY, 0)
+            }
+            Window::Concurrent { lease_ttl } => ("c", lease_ttl, 0),
+        };
+        Self {
+            kind,
+            p1: lua_u64(p1),
+            p2: lua_u64(p2),
+            max: lua_u64(limit.max),
+        }
+    }
+}
+
 /// Appends one limit's 8 arguments: the index (1-based) of its hash in KEYS, its field,
-/// its kind and parameters, its maximum, `amount` (a cost or a delta) and whether it is
-/// shadowed. Rolling limits carry GCRA's emission interval and tolerance, computed as
-/// [`floodgate_core::gcra::Gcra`] does, so both agree to the nanosecond.
+/// its kind and parameters ([`Params`]), its maximum, `amount` (a cost or a delta) and
+/// whether it is shadowed.
 pub(crate) fn push_limit(
     invocation: &mut ScriptInvocation<'_>,
     key_index: usize,
     limit: &Limit,
     amount: i64,
 ) {
-    let (kind, p1, p2): (&str, Nanos, Nanos) = match limit.window {
-        Window::Rolling { period } => {
-            let emission = if limit.max == 0 {
-                period.max(1)
-            } else {
-                period.div_ceil(limit.max).max(1)
-            };
-            ("r", emission, emission.saturating_mul(limit.max))
-        }
-        Window::Calendar { period, offset } => {
-            let kind = match period {
-                floodgate_core::CalendarPeriod::Day => "d",
-                floodgate_core::CalendarPeriod::Month => "m",
-            };
-            (kind, offset % floodgate_core::calendar::DAY, 0)
-        }
-        Window::Concurrent { lease_ttl } => ("c", lease_ttl, 0),
-    };
+    let params = Params::of(limit);
     invocation
         .arg(key_index)
         .arg(&*limit.slot)
-        .arg(kind)
-        .arg(lua_u64(p1))
-        .arg(lua_u64(p2))
-        .arg(lua_u64(limit.max))
+        .arg(params.kind)
+        .arg(params.p1)
+        .arg(params.p2)
+        .arg(params.max)
         .arg(lua_i64(amount))
         .arg(if limit.shadow { "1" } else { "0" });
 }

@@ -158,7 +158,11 @@ impl Store for RedisStore {
     async fn decide(&self, request: &DecideRequest<'_>) -> Result<Decision, StoreError> {
         // On a cluster a decision may be several calls (a key's block, global
         // reservations, the account's script, refunds), each bounded by the timeout; the
-        // whole is bounded too, so no request waits on Redis longer than the timeout.
+        // whole is bounded too, so no request waits on Redis longer than the timeout. On
+        // one server a decision is one call, already bounded: no second timer.
+        if !self.cluster {
+            return self.decide_on_redis(request, None).await;
+        }
         tokio::time::timeout(self.timeout, self.decide_on_redis(request, None))
             .await
             .unwrap_or(Err(StoreError::Timeout(millis(self.timeout))))
@@ -169,6 +173,9 @@ impl Store for RedisStore {
         request: &DecideRequest<'_>,
         generation: u64,
     ) -> Result<Decision, StoreError> {
+        if !self.cluster {
+            return self.decide_on_redis(request, Some(generation)).await;
+        }
         tokio::time::timeout(
             self.timeout,
             self.decide_on_redis(request, Some(generation)),

@@ -13,36 +13,41 @@ load_all(limits)
 
 local held = false
 for _, l in ipairs(limits) do
-  local st = load_state(l)
+  -- an expired lease holds nothing, so renewing or releasing it finds nothing
+  purge(l)
   if renew then
-    purge(st)
-    for _, lease in ipairs(st.leases) do
+    for _, lease in ipairs(l.leases) do
       if lease.id == lease_id then
         lease.x = l.p1
         held = true
       end
     end
   elseif transfer then
-    purge(st)
     local kept, moved = {}, 0
-    for _, lease in ipairs(st.leases) do
+    for _, lease in ipairs(l.leases) do
       if lease.id == lease_id then moved = moved + lease.n else kept[#kept + 1] = lease end
     end
-    st.leases = kept
+    l.leases = kept
     if moved > 0 then
       held = true
-      consume(l, st, moved, to_id)
+      local joined = false
+      for _, lease in ipairs(kept) do
+        if lease.id == to_id then
+          lease.n = lease.n + moved
+          lease.x = l.p1
+          joined = true
+        end
+      end
+      if not joined then kept[#kept + 1] = { id = to_id, n = moved, x = l.p1 } end
     end
   else
-    -- an expired lease holds nothing, so releasing it finds nothing
-    purge(st)
     local kept = {}
-    for _, lease in ipairs(st.leases) do
+    for _, lease in ipairs(l.leases) do
       if lease.id == lease_id then held = true else kept[#kept + 1] = lease end
     end
-    st.leases = kept
+    l.leases = kept
   end
-  store_state(l, st)
+  store_state(l)
 end
 flush()
 if held then return 1 end

@@ -5,7 +5,7 @@
 -- later calendar period; [3] lease id whose slots to give back, '' to leave concurrency
 -- alone (settle never touches it: slots are released through leases); then the limits,
 -- 8 arguments each, amount = the delta (positive charges, negative refunds).
--- Returns: now (s, us), then per limit: remaining, reset in ns.
+-- Returns: now (s, us), then per limit its standing (two numbers, see `standing`).
 local reserved_s = tonumber(ARGV[1])
 local reserved_n = tonumber(ARGV[2])
 local lease_id = ARGV[3]
@@ -13,41 +13,36 @@ local limits = parse_limits(4)
 load_all(limits)
 
 local out = { NOW_S, NOW_US }
+local n = 2
 for _, l in ipairs(limits) do
-  local st = load_state(l)
   local delta = l.amount
   if delta ~= 0 and l.kind == 'r' then
-    local base = occupied(st)
     if delta > 0 then
       -- a debt beyond 2^53 ns (104 days) is capped where offsets stay exact
-      st.tat = math.min(base + delta * l.p1, MAX_OFFSET)
+      l.tat = min(l.tat + delta * l.p1, MAX_OFFSET)
     else
-      st.tat = math.max(base + delta * l.p1, 0)
+      l.tat = max(l.tat + delta * l.p1, 0)
     end
-    store_state(l, st)
+    store_state(l)
   elseif delta ~= 0 and (l.kind == 'd' or l.kind == 'm') then
-    local used = used_now(st)
     if delta > 0 then
-      used = used + delta
+      l.u = l.u + delta
     elseif period_end(l.kind, l.p1, reserved_s, reserved_n) == l.end_now then
-      used = math.max(used + delta, 0)
+      l.u = max(l.u + delta, 0)
     end
-    st.u, st.e = used, l.end_now
-    store_state(l, st)
+    store_state(l)
   elseif delta < 0 and l.kind == 'c' and lease_id ~= '' then
-    for _, lease in ipairs(st.leases) do
-      if lease.id == lease_id then lease.n = lease.n + delta end
-    end
     local kept = {}
-    for _, lease in ipairs(st.leases) do
+    for _, lease in ipairs(l.leases) do
+      if lease.id == lease_id then lease.n = lease.n + delta end
       if lease.n > 0 then kept[#kept + 1] = lease end
     end
-    st.leases = kept
-    store_state(l, st)
+    l.leases = kept
+    store_state(l)
   end
-  local remaining, reset = status(l, st)
-  out[#out + 1] = remaining
-  out[#out + 1] = reset
+  local a, b = standing(l)
+  out[n + 1], out[n + 2] = a, b
+  n = n + 2
 end
 flush()
 return out
