@@ -167,7 +167,8 @@ pub(crate) async fn rate_limits_handler(
     State(state): State<Arc<GatewayState>>,
     request: Request,
 ) -> Response {
-    let snapshot = state.snapshot();
+    // A key another instance created is found in the shared registry.
+    let snapshot = state.snapshot_for(request.headers()).await;
     let caller = match auth::authenticate(&snapshot.config, request.headers()) {
         Ok(caller) => caller,
         Err(e) => return e.into_response(),
@@ -183,7 +184,8 @@ pub(crate) async fn rate_limit_logs_handler(
     State(state): State<Arc<GatewayState>>,
     request: Request,
 ) -> Response {
-    let snapshot = state.snapshot();
+    // A key another instance created is found in the shared registry.
+    let snapshot = state.snapshot_for(request.headers()).await;
     let caller = match auth::authenticate(&snapshot.config, request.headers()) {
         Ok(caller) => caller,
         Err(e) => return e.into_response(),

@@ -206,6 +206,25 @@ impl GatewayState {
         }
     }
 
+    /// The snapshot to authenticate `headers` against: the installed one, or, when it
+    /// does not know the presented key and a shared registry does (another instance
+    /// created it), the one installed after reading that key's account.
+    pub(crate) async fn snapshot_for(&self, headers: &http::HeaderMap) -> Arc<Snapshot> {
+        let snapshot = self.snapshot();
+        if !self.directory.shared()
+            || !matches!(
+                crate::auth::authenticate(&snapshot.config, headers),
+                Err(crate::error::GatewayError::UnknownKey)
+            )
+        {
+            return snapshot;
+        }
+        match crate::auth::presented_hash(headers) {
+            Some(hash) if self.find_shared_key(&hash).await => self.snapshot(),
+            _ => snapshot,
+        }
+    }
+
     /// Reads the admin records from the registry again and installs them (another
     /// instance sharing the registry changed some).
     pub async fn reload_records(&self) -> Result<(), RegistryError> {

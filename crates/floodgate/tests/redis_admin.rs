@@ -8,7 +8,7 @@ mod redis;
 
 mod gateways;
 
-use gateways::{gateway, mock_upstream, post, scratch, Process};
+use gateways::{gateway, get_as, mock_upstream, post, scratch, Process};
 use redis::{free_port, RedisCluster, RedisServer};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -93,6 +93,12 @@ async fn changes_on_a_are_seen_by_b_at_once(store: &str, name: &str) {
     assert_eq!(created.status, 201, "{}", created.body);
     let key = created.json()["key"].as_str().unwrap().to_owned();
     let id = created.json()["id"].as_str().unwrap().to_owned();
+    // B's self-service endpoint knows it before B has proxied anything for it.
+    let limits = get_as(&b.addr, "/api/v1/api_keys/rate_limits", &key)
+        .await
+        .unwrap();
+    assert_eq!(limits.status, 200, "{}", limits.body);
+    assert_eq!(limits.json()["data"]["key"]["tier"], "basic");
     assert_eq!(txt2img(&b, &key).await, 200, "B knows A's new key");
     assert_eq!(txt2img(&a, &key).await, 200);
     assert_eq!(txt2img(&b, &key).await, 200);

@@ -137,6 +137,18 @@ pub(crate) async fn get(addr: &str, path: &str) -> std::io::Result<Reply> {
     .await
 }
 
+/// `GET path` on `addr` with a bearer key.
+pub(crate) async fn get_as(addr: &str, path: &str, key: &str) -> std::io::Result<Reply> {
+    exchange(
+        addr,
+        &format!(
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+             Authorization: Bearer {key}\r\n\r\n"
+        ),
+    )
+    .await
+}
+
 /// `POST path` with a JSON body and a bearer key.
 pub(crate) async fn post(addr: &str, path: &str, key: &str, body: &str) -> std::io::Result<Reply> {
     exchange(
