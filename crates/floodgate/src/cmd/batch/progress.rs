@@ -118,6 +118,11 @@ pub(crate) fn summary(
         stats.rate_limited,
     );
     match allowed_per_min {
+        // A run shorter than the window may ride on the limit's burst, which a rate
+        // comparison would report as thousands of percent.
+        Some((allowed, source)) if secs < 60.0 => s.push_str(&format!(
+            "; allowed {allowed:.1}/min ({source}), not compared: the run was shorter than a minute"
+        )),
         Some((allowed, source)) => s.push_str(&format!(
             "; allowed {allowed:.1}/min ({source}): {:.1}%",
             100.0 * effective / allowed
@@ -152,6 +157,26 @@ mod tests {
         assert_eq!(
             s,
             "done: 100 of 120 lines in 60.0 s\n  succeeded 95, failed 5, retried 3, 429s seen 4\n  effective rate 100.0/min; allowed 125.0/min (headers): 80.0%"
+        );
+    }
+
+    #[test]
+    fn a_run_shorter_than_a_minute_is_not_compared_with_a_per_minute_rate() {
+        let tally = Tally {
+            succeeded: 200,
+            failed: 0,
+            retried: 0,
+        };
+        let s = summary(
+            tally,
+            200,
+            Duration::from_millis(100),
+            StatsSnapshot::default(),
+            Some((300.0, "rate-limit headers")),
+        );
+        assert!(
+            s.ends_with("allowed 300.0/min (rate-limit headers), not compared: the run was shorter than a minute"),
+            "{s}"
         );
     }
 }
