@@ -25,7 +25,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_service::Service as _;
 
-/// How often buffered histogram samples are folded into their buckets.
+/// How often buffered histogram samples are folded into their buckets, and idle upstream
+/// connections counted (the pool closes them after 90 s unused).
 const METRICS_UPKEEP: Duration = Duration::from_secs(5);
 
 /// How long to wait before accepting again after an error such as too many open files.
@@ -48,6 +49,7 @@ pub async fn serve(
             loop {
                 every.tick().await;
                 state.metrics().run_upkeep();
+                state.client.reap();
             }
         }
     });
