@@ -36,7 +36,7 @@
 //! - `settle` / `usage`: token reservations settled from the JSON or SSE `usage`.
 //! - `reservations`: this instance's reservations not settled yet, for `rate_limits`.
 //! - `identity`: the caller's key removed (by default) and its identity passed upstream.
-//! - `upstream`: the pooled client and forwarding.
+//! - `upstream` / `pool`: forwarding, over keep-alive connections to the upstream.
 //! - `health`: `/healthz` (liveness), `/readyz` (store reachable), and [`StoreHealth`]
 //!   as the binary reports it for its store.
 //! - `metrics`: [`Metrics`], the Prometheus counters and histograms, and `/metrics`.
@@ -61,6 +61,7 @@ mod limits;
 mod log;
 mod metrics;
 mod multipart;
+mod pool;
 mod proxy;
 mod reject;
 mod reservations;

@@ -1,17 +1,36 @@
 //! Serving the gateway on a listener the caller bound, until a shutdown signal; then
 //! open requests finish before `serve` returns. The metrics can have a listener of
 //! their own.
+//!
+//! Each accepted connection is served by hyper's HTTP/1 server directly, with the axum
+//! [`Router`] as its service: the gateway speaks HTTP/1 only and never upgrades a
+//! connection, so the protocol sniffing and per-request upgrade channel of a generic
+//! server are work it would pay for on every request and never use.
 
 use crate::app::{app, metrics_app};
 use crate::state::GatewayState;
-use axum::serve::ListenerExt;
+use axum::response::Response;
+use axum::routing::future::RouteFuture;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
 use std::future::Future;
+use std::io;
+use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_service::Service as _;
 
-/// How often buffered histogram samples are folded into their buckets.
+/// How often buffered histogram samples are folded into their buckets, and idle upstream
+/// connections counted (the pool closes them after 90 s unused).
 const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+
+/// How long to wait before accepting again after an error such as too many open files.
+const ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Serves the gateway on `listener` until `shutdown` completes, then finishes the
 /// requests in flight and returns.
@@ -19,17 +38,10 @@ pub async fn serve(
     listener: TcpListener,
     state: Arc<GatewayState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> io::Result<()> {
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, store = state.store().name(), "gateway listening");
     }
-    // Headers and body chunks leave in separate writes when a response streams; without
-    // NODELAY, Nagle's algorithm holds the second one back for the client's delayed ACK.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "TCP_NODELAY not set");
-        }
-    });
     let upkeep = tokio::spawn({
         let state = Arc::clone(&state);
         async move {
@@ -37,14 +49,13 @@ pub async fn serve(
             loop {
                 every.tick().await;
                 state.metrics().run_upkeep();
+                state.client.reap();
             }
         }
     });
-    let served = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    run(listener, app(state), shutdown).await;
     upkeep.abort();
-    served
+    Ok(())
 }
 
 /// Serves only `GET /metrics` on `listener` until `shutdown` completes.
@@ -52,11 +63,102 @@ pub async fn serve_metrics(
     listener: TcpListener,
     state: Arc<GatewayState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> io::Result<()> {
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "metrics listening");
     }
-    axum::serve(listener, metrics_app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    run(listener, metrics_app(state), shutdown).await;
+    Ok(())
+}
+
+/// The router as a hyper service.
+#[derive(Clone)]
+struct Routed(Router);
+
+impl hyper::service::Service<hyper::Request<Incoming>> for Routed {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = RouteFuture<Infallible>;
+
+    fn call(&self, request: hyper::Request<Incoming>) -> Self::Future {
+        // A router's clone is one reference count; it is always ready.
+        self.0.clone().call(request)
+    }
+}
+
+/// Accepts connections until `shutdown`, then tells every open connection to finish its
+/// request in flight and close, and waits for all of them.
+async fn run(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    // Connections watch `stop_rx` being dropped; the listener waits for every
+    // connection's clone of `done_rx` to be dropped.
+    let (stop_tx, stop_rx) = watch::channel(());
+    tokio::spawn(async move {
+        shutdown.await;
+        drop(stop_rx);
+    });
+    let (done_tx, done_rx) = watch::channel(());
+    let service = Routed(router);
+    let mut builder = http1::Builder::new();
+    builder.half_close(false);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = stop_tx.closed() => break,
+        };
+        let tcp = match accepted {
+            Ok((tcp, _)) => tcp,
+            Err(e) => {
+                accept_error(e).await;
+                continue;
+            }
+        };
+        // Headers and body chunks leave in separate writes when a response streams;
+        // without NODELAY, Nagle's algorithm holds the second one back for the client's
+        // delayed ACK.
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+        let connection = builder.serve_connection(TokioIo::new(tcp), service.clone());
+        let stop = stop_tx.clone();
+        let done = done_rx.clone();
+        tokio::spawn(async move {
+            let mut connection = pin!(connection);
+            tokio::select! {
+                served = connection.as_mut() => log_end(served),
+                () = stop.closed() => {
+                    connection.as_mut().graceful_shutdown();
+                    log_end(connection.await);
+                }
+            }
+            drop(done);
+        });
+    }
+    drop(done_rx);
+    drop(listener);
+    done_tx.closed().await;
+}
+
+fn log_end(served: hyper::Result<()>) {
+    if let Err(e) = served {
+        tracing::trace!(error = %e, "connection ended with an error");
+    }
+}
+
+/// A failed accept: a connection that went away before it was accepted is skipped;
+/// anything else (out of file descriptors, say) is logged and waited out, rather than
+/// spinning on it.
+async fn accept_error(e: io::Error) {
+    use io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!(error = %e, "accepting a connection failed");
+    tokio::time::sleep(ACCEPT_BACKOFF).await;
 }

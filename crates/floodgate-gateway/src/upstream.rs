@@ -1,36 +1,29 @@
-//! The model API behind the gateway: a pooled keep-alive HTTP/1 client, the upstream's
-//! address, and forwarding one request with its body streamed both ways.
+//! The model API behind the gateway: its address, and forwarding one request with its
+//! body streamed both ways over a keep-alive connection from the [`Pool`].
 
 use crate::body::{Overflow, UpstreamBody};
 use crate::error::GatewayError;
-use axum::http::uri::{self, Authority, PathAndQuery, Scheme};
-use axum::http::{header, request, HeaderMap, HeaderName, Request, Response, Uri};
+use crate::pool::{Pool, SendError};
+use axum::http::uri::{Authority, PathAndQuery, Scheme};
+use axum::http::{header, request, HeaderMap, HeaderName, HeaderValue, Request, Response, Uri};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use std::time::Duration;
 
-/// The pooled client every request goes through.
-pub(crate) type UpstreamClient = Client<HttpConnector, UpstreamBody>;
+/// The pool every request goes through.
+pub(crate) type UpstreamClient = Pool;
 
-/// A client keeping idle connections to the upstream open for reuse.
+/// A pool keeping connections to the upstream open for reuse.
 pub(crate) fn client() -> UpstreamClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_keepalive(Some(Duration::from_secs(60)));
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .build(connector)
+    Pool::default()
 }
 
-/// Where requests go: the scheme, host and path prefix of `server.upstream`.
+/// Where requests go: the host and path prefix of `server.upstream`.
 #[derive(Debug, Clone)]
 pub(crate) struct Upstream {
-    /// `http` (the client speaks plain HTTP to the model API beside it).
-    scheme: Scheme,
-    /// Host and port.
+    /// Host and port (the client speaks plain HTTP to the model API beside it).
     authority: Authority,
+    /// The `Host` header of every request, made once.
+    host: HeaderValue,
     /// A path the request's path is appended to; empty for none.
     prefix: String,
 }
@@ -50,34 +43,30 @@ impl Upstream {
             return Err(bad());
         }
         let authority = uri.authority().cloned().ok_or_else(bad)?;
+        let host = HeaderValue::from_str(authority.as_str()).map_err(|_| bad())?;
         let prefix = uri.path().trim_end_matches('/').to_owned();
         Ok(Self {
-            scheme,
             authority,
+            host,
             prefix,
         })
     }
 
-    /// The upstream URI of a request for `path_and_query`.
+    /// The origin-form target (path and query) upstream of a request for
+    /// `path_and_query`.
     fn uri(&self, path_and_query: Option<&PathAndQuery>) -> Result<Uri, GatewayError> {
-        let mut parts = uri::Parts::default();
-        parts.scheme = Some(self.scheme.clone());
-        parts.authority = Some(self.authority.clone());
-        parts.path_and_query = match (path_and_query, self.prefix.is_empty()) {
+        let pq = match (path_and_query, self.prefix.is_empty()) {
             // Shares the request's bytes: no copy on the common path.
-            (Some(pq), true) => Some(pq.clone()),
-            (None, true) => Some(PathAndQuery::from_static("/")),
+            (Some(pq), true) => pq.clone(),
+            (None, true) => PathAndQuery::from_static("/"),
             (pq, false) => {
                 let pq = pq.map_or("/", PathAndQuery::as_str);
-                Some(
-                    format!("{}{pq}", self.prefix)
-                        .parse()
-                        .map_err(|e| GatewayError::UpstreamUnavailable(format!("bad URI: {e}")))?,
-                )
+                format!("{}{pq}", self.prefix)
+                    .parse()
+                    .map_err(|e| GatewayError::UpstreamUnavailable(format!("bad URI: {e}")))?
             }
         };
-        Uri::from_parts(parts)
-            .map_err(|e| GatewayError::UpstreamUnavailable(format!("bad upstream URI: {e}")))
+        Ok(Uri::from(pq))
     }
 }
 
@@ -124,12 +113,13 @@ pub(crate) async fn forward(
 ) -> Result<Response<Incoming>, GatewayError> {
     parts.uri = upstream.uri(parts.uri.path_and_query())?;
     strip_hop_by_hop(&mut parts.headers);
-    // The client sets Host from the upstream URI; `Expect: 100-continue` was answered
-    // (or not) by the gateway's own server, and the client does not wait for a 100.
-    parts.headers.remove(header::HOST);
+    // `Expect: 100-continue` was answered (or not) by the gateway's own server, and the
+    // client does not wait for a 100.
+    parts.headers.insert(header::HOST, upstream.host.clone());
     parts.headers.remove(header::EXPECT);
     let request = Request::from_parts(parts, body);
-    let result = tokio::time::timeout(timeout, client.request(request)).await;
+    let sent = client.send(&upstream.authority, request);
+    let result = tokio::time::timeout(timeout, sent).await;
     let mut response = match result {
         Err(_) => {
             let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
@@ -142,10 +132,9 @@ pub(crate) async fn forward(
             })
         }
         Ok(Err(e)) => {
-            let what = if e.is_connect() {
-                "connection failed"
-            } else {
-                "the connection broke before a response"
+            let what = match e {
+                SendError::Connect(_) => "connection failed",
+                SendError::Request(_) => "the connection broke before a response",
             };
             tracing::warn!(error = ?e, "upstream request failed");
             return Err(GatewayError::UpstreamUnavailable(what.to_owned()));
@@ -167,13 +156,15 @@ mod tests {
         let pq = PathAndQuery::from_static("/api/v1/txt2img?x=1");
         assert_eq!(
             up.uri(Some(&pq)).unwrap().to_string(),
-            "http://127.0.0.1:9000/api/v1/txt2img?x=1"
+            "/api/v1/txt2img?x=1"
         );
+        assert_eq!(up.host, "127.0.0.1:9000");
         let prefixed = Upstream::parse("http://h:1/base/").unwrap();
         assert_eq!(
             prefixed.uri(Some(&pq)).unwrap().to_string(),
-            "http://h:1/base/api/v1/txt2img?x=1"
+            "/base/api/v1/txt2img?x=1"
         );
+        assert_eq!(prefixed.uri(None).unwrap().to_string(), "/base/");
         assert!(Upstream::parse("https://h").is_err());
         assert!(Upstream::parse("h:1").is_err());
         assert!(Upstream::parse("/only/a/path").is_err());

@@ -13,6 +13,11 @@ mod store;
 
 use clap::{Parser, Subcommand};
 
+/// Every allocation of every role goes through mimalloc, which costs the gateway less CPU
+/// per proxied request than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// floodgate: a rate-limit gateway for generative-AI APIs.
 #[derive(Debug, Parser)]
 #[command(name = "floodgate", version, about)]
