@@ -7,8 +7,10 @@
 #       store (one multiplexed connection), each a three-dimension decision (requests per
 #       minute per key, tokens per minute per account, requests per day per key) on
 #       distinct keys, all admitted (release build of the `throughput` example);
-#   (c) Redis commands per decision, from INFO commandstats (target: exactly 1 EVALSHA),
-#       the server's time per decision script (usec_per_call), and how many decisions the
+#   (c) Redis commands per decision, from INFO commandstats (at most 1 EVALSHA: under load
+#       concurrent decisions share batched calls, so below 1),
+#       the server's time per decision (usec_per_call over decisions per call), and how
+#       many script calls the
 #       SLOWLOG caught above 200 us.
 #   (d) the server's CPU time (user + system, from /proc) per call in (a) and per
 #       decision in (b): unlike rates, it barely moves when other processes share the
@@ -123,7 +125,7 @@ placement: $placement
     same, -P 16:                                               $pipelined /s  (server CPU $cpu_pipelined us/call)
 (b) and (c):
 $(echo "$store_report" | sed 's/^/    /')
-    decisions slower than 200 us on the server (SLOWLOG): $slow
+    script calls slower than 200 us on the server (SLOWLOG): $slow
     server CPU per decision (d): $cpu_decision us
 ratio (b) / (a, unpipelined): $ratio   (target >= 1.5)
 ratio (b) / (a, -P 16):       $ratio_p

@@ -8,8 +8,9 @@
 //! 2. [`RedisStore::decide`] with 64 concurrent callers on one store (one multiplexed
 //!    connection), a three-dimension decision (RPM per key, TPM per account, requests
 //!    per day per key), all admitted;
-//! 3. Redis commands per decision from `INFO commandstats` (`EVALSHA` calls per decision),
-//!    and the server's time per decision script.
+//! 3. Redis commands per decision from `INFO commandstats` (`EVALSHA` calls per decision:
+//!    below 1 when concurrent decisions share a batched call), the server's time per
+//!    decision, and this driver's own CPU per decision.
 //!
 //! ```sh
 //! cargo run --release -p floodgate-redis --example throughput [seconds] [--port PORT]
@@ -82,6 +83,18 @@ fn command_stats(server: &Target) -> Vec<(String, u64, f64)> {
         })
         .filter(|(name, _, _)| !name.starts_with("config") && !name.starts_with("info"))
         .collect()
+}
+
+/// This process's CPU time so far (user + system), in microseconds, from
+/// `/proc/self/stat` (clock ticks of 10 ms, Linux's `USER_HZ`).
+fn own_cpu_us() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at the state.
+    let rest = stat.rsplit_once(") ")?.1;
+    let mut fields = rest.split_whitespace().skip(11);
+    let user: f64 = fields.next()?.parse().ok()?;
+    let system: f64 = fields.next()?.parse().ok()?;
+    Some((user + system) * 10_000.0)
 }
 
 /// Requests per second `redis-benchmark` reports for a one-line script.
@@ -163,6 +176,7 @@ async fn main() {
     server.cli(&["config", "resetstat"]);
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
+    let cpu_before = own_cpu_us();
     let mut tasks = Vec::new();
     for caller in 0..CALLERS {
         let (store, limits, decided) = (store.clone(), limits.clone(), decided.clone());
@@ -191,6 +205,9 @@ async fn main() {
         task.await.expect("caller finished");
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let client_cpu = own_cpu_us()
+        .zip(cpu_before)
+        .map(|(after, before)| after - before);
     let decisions = decided.load(Ordering::Relaxed);
     let per_second = decisions as f64 / elapsed;
     let stats = command_stats(&server);
@@ -219,8 +236,23 @@ async fn main() {
             per_second / pipelined
         );
     }
-    println!("EVALSHA per decision: {commands:.3} ({decisions} decisions in {elapsed:.1} s)");
-    println!("server time per decision (EVALSHA usec_per_call): {server_usec:.1} us");
+    // Concurrent decisions share script calls (`batch.rs`): one call runs several.
+    let per_call = decisions as f64 / evalsha.max(1) as f64;
+    println!(
+        "EVALSHA per decision: {commands:.3} ({decisions} decisions in {elapsed:.1} s, \
+         {per_call:.1} decisions per script call)"
+    );
+    println!(
+        "server time per decision (EVALSHA usec_per_call / decisions per call): {:.1} us \
+         ({server_usec:.1} us per call)",
+        server_usec / per_call
+    );
+    if let Some(cpu) = client_cpu {
+        println!(
+            "this driver's CPU per decision (client, callers included): {:.1} us",
+            cpu / decisions as f64
+        );
+    }
     println!("every command the server ran, per decision (script commands inside EVALSHA):");
     for (name, calls, usec) in &stats {
         println!(

@@ -10,12 +10,15 @@
 //! a concurrent request may then be refused for capacity it could have had, but no
 //! request is ever admitted beyond a limit.
 
+use crate::batch::{self, Batcher, Call, LimitArg};
+use crate::error::millis;
 use crate::keys;
 use crate::reply::{self, Check, Reader};
-use crate::scripts::{amount, push_limit};
+use crate::scripts::{amount, push_limit, Params};
 use crate::store::RedisStore;
 use floodgate_core::{Decision, DimensionStatus, Limit, Nanos, NANOS_PER_SEC};
 use floodgate_store::{DecideRequest, StoreError};
+use std::sync::Arc;
 
 /// A part that consumed, and the server time it did so at.
 struct Reservation {
@@ -61,35 +64,32 @@ impl RedisStore {
         // The guard rides on the part in the account's slot (the only part on one server).
         let records = generation.map(|_| crate::registry::records_hash(subjects.account));
         for (p, part) in parts.iter().enumerate() {
-            let mut invocation = self.scripts.decide.prepare_invoke();
-            for key in &part.keys {
-                invocation.key(key);
-            }
-            let abuse_at = match &inline_abuse {
-                Some(hash) => {
-                    invocation.key(hash);
-                    part.keys.len() + 1
-                }
-                None => 0,
+            let mut call = Call {
+                keys: part.keys.clone(),
+                consume: go,
+                lease: lease.clone(),
+                abuse: 0,
+                guard: None,
+                limits: Vec::with_capacity(part.limits.len()),
             };
+            if let Some(hash) = &inline_abuse {
+                call.abuse = call.key_index(hash);
+            }
             let guard = generation.zip(records.as_ref()).filter(|_| !part.global);
-            invocation
-                .arg(if go { "1" } else { "0" })
-                .arg(&lease)
-                .arg(abuse_at);
+            if let Some((generation, records)) = guard {
+                call.guard = Some((call.key_index(records), generation));
+            }
             for &(i, key_index) in &part.limits {
                 let limit = &limits[i];
-                push_limit(
-                    &mut invocation,
-                    key_index,
-                    limit,
-                    amount(request.costs.get(limit.unit)),
-                );
+                call.limits.push(LimitArg {
+                    key: key_index,
+                    field: Arc::clone(&limit.slot),
+                    params: Params::of(limit),
+                    amount: amount(request.costs.get(limit.unit)),
+                    shadow: limit.shadow,
+                });
             }
-            if let Some((generation, records)) = guard {
-                invocation.key(records).arg(generation);
-            }
-            let values: Vec<i64> = self.run(&invocation).await?;
+            let values = self.decide_call(call).await?;
             if guard.is_some() && values == [-1] {
                 stale = true;
                 go = false;
@@ -128,6 +128,34 @@ impl RedisStore {
         Ok(reply::decision(limits, &checks, dimensions, blocked, at))
     }
 
+    /// Runs one decision part: on one server in the batcher's next batch, on a cluster
+    /// (where a call's keys must share a slot) on its own. Bounded by the timeout.
+    async fn decide_call(&self, call: Call) -> Result<Vec<i64>, StoreError> {
+        if !self.cluster {
+            let batcher = self
+                .batcher
+                .get_or_init(|| Batcher::start(Arc::clone(&self.link)));
+            let timeout = self.link.timeout;
+            match tokio::time::timeout(timeout, batcher.decide(call)).await {
+                Err(_) => return Err(StoreError::Timeout(millis(timeout))),
+                Ok(Ok(reply)) => return reply,
+                Ok(Err(returned)) => return self.decide_alone(returned).await,
+            }
+        }
+        self.decide_alone(call).await
+    }
+
+    /// Runs one decision part as its own script call.
+    async fn decide_alone(&self, call: Call) -> Result<Vec<i64>, StoreError> {
+        let calls = [&call];
+        let values: Vec<i64> = self
+            .run(&batch::invocation(&self.link.scripts.decide, &calls))
+            .await?;
+        batch::split(&values, &calls)
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::Backend("no decision reply".to_owned())))
+    }
+
     /// Gives back what `part` consumed for `request` at `reserved_at` (every limit that
     /// fit); returns where its limits stand afterwards.
     async fn refund(
@@ -139,7 +167,7 @@ impl RedisStore {
         lease: &str,
     ) -> Result<Vec<DimensionStatus>, StoreError> {
         let limits: &[Limit] = request.limits;
-        let mut invocation = self.scripts.settle.prepare_invoke();
+        let mut invocation = self.link.scripts.settle.prepare_invoke();
         for key in &part.keys {
             invocation.key(key);
         }
@@ -167,7 +195,7 @@ impl RedisStore {
 
     /// Time left on an abuse block of the key whose abuse hash is `hash`.
     pub(crate) async fn read_block(&self, hash: &str) -> Result<Option<Nanos>, StoreError> {
-        let mut invocation = self.scripts.inspect.key(hash);
+        let mut invocation = self.link.scripts.inspect.key(hash);
         invocation.arg(1);
         let values: Vec<i64> = self.run(&invocation).await?;
         let mut reply = Reader::new(&values);

@@ -16,18 +16,23 @@
 //! - `scripts` and `lua/`: the scripts and how limits are passed to them.
 //! - `reply`: reading script replies; choosing the denial as the engine does.
 //! - `decide`: one decision, with reserve-then-refund across cluster slots.
+//! - `batch`: decisions as calls of the batched decision script, and the batcher that
+//!   sends concurrent decisions on one server as one call.
+//! - `link`: the connection, scripts and timeout the store and its batcher share.
 //! - `store`: [`RedisStore`] and the other store calls.
 //! - [`registry`]: [`RedisRegistry`], the admin records on Redis, and the generation the
 //!   decision script checks so that every instance decides under the latest records.
 //! - [`fallback`]: [`FallbackStore`], the failure policy and its health report.
 //! - [`error`]: [`ConnectError`], and how Redis errors become store errors.
 
+mod batch;
 pub mod config;
 mod connection;
 mod decide;
 pub mod error;
 pub mod fallback;
 mod keys;
+mod link;
 mod plan;
 pub mod registry;
 mod reply;

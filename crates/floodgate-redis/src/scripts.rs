@@ -1,4 +1,5 @@
-//! The Lua scripts (each the shared prelude `lib.lua` plus its own body) and how a limit
+//! The Lua scripts (each the shared prelude `lib.lua`, the per-limit counters
+//! `counters.lua` except for the decision script, and its own body) and how a limit
 //! is passed to them.
 //!
 //! Scripts are called by SHA (`EVALSHA`); redis-rs loads a script and retries when a
@@ -9,6 +10,8 @@ use floodgate_core::{Limit, Nanos, Window};
 use redis::{Script, ScriptInvocation};
 
 const PRELUDE: &str = include_str!("lua/lib.lua");
+/// The per-limit counters of the scripts that take one request's limits.
+const COUNTERS: &str = include_str!("lua/counters.lua");
 
 /// Lua numbers are doubles: integers above 2^53 are not exact, so amounts and times
 /// handed to a script are capped there (2^53 ns is 104 days; 2^53 units is beyond any
@@ -17,7 +20,7 @@ pub(crate) const LUA_MAX: u64 = 1 << 53;
 
 /// Every script the store uses.
 pub(crate) struct Scripts {
-    /// One all-or-nothing decision over the limits of one slot.
+    /// A batch of all-or-nothing decisions, each over the limits of one slot.
     pub(crate) decide: Script,
     /// Read-only status of limits and of an abuse block.
     pub(crate) inspect: Script,
@@ -33,9 +36,9 @@ pub(crate) struct Scripts {
 
 impl Scripts {
     pub(crate) fn new() -> Self {
-        let with_prelude = |body: &str| Script::new(&format!("{PRELUDE}\n{body}"));
+        let with_prelude = |body: &str| Script::new(&format!("{PRELUDE}\n{COUNTERS}\n{body}"));
         Self {
-            decide: with_prelude(include_str!("lua/decide.lua")),
+            decide: Script::new(&format!("{PRELUDE}\n{}", include_str!("lua/decide.lua"))),
             inspect: with_prelude(include_str!("lua/inspect.lua")),
             settle: with_prelude(include_str!("lua/settle.lua")),
             lease: with_prelude(include_str!("lua/lease.lua")),

@@ -1,15 +1,18 @@
 //! [`RedisStore`]: the [`Store`] on a Redis server or a Redis Cluster.
 
+use crate::batch::Batcher;
 use crate::config::{RedisConfig, RedisTarget};
 use crate::connection::Connection;
 use crate::error::{millis, ConnectError};
 use crate::keys;
+use crate::link::Link;
 use crate::plan::{self, Part};
 use crate::reply::Reader;
 use crate::scripts::{lua_i64, lua_u64, push_limit, Scripts};
 use async_trait::async_trait;
 use floodgate_core::{AbuseRule, Decision, LeaseId, Limit, Nanos, Window, NANOS_PER_SEC};
 use floodgate_store::{DecideRequest, Inspection, SettleRequest, Store, StoreError, Subjects};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
@@ -17,24 +20,20 @@ use tokio::sync::OnceCell;
 /// cluster: each call is a Lua script that reads the server's clock and applies
 /// [`floodgate_core`]'s rules atomically. See `docs/redis.md` for the key layout.
 pub struct RedisStore {
-    /// Multiplexed, self-reconnecting connection(s), opened by the first call that
-    /// needs them (or by [`RedisStore::connect`]); cheap to clone per call.
-    connection: OnceCell<Connection>,
-    /// Where to connect.
-    config: RedisConfig,
-    /// The scripts, hashed once so that calls go by SHA.
-    pub(crate) scripts: Scripts,
+    /// The connection, the scripts and the call timeout, shared with the batcher.
+    pub(crate) link: Arc<Link>,
     /// Whether limits must be split by hash slot (see [`plan`]).
     pub(crate) cluster: bool,
-    /// The bound on every call.
-    pub(crate) timeout: Duration,
+    /// On one server, the task that coalesces concurrent decisions into batches (see
+    /// [`crate::batch`]); started by the first decision, inside its runtime.
+    pub(crate) batcher: OnceLock<Batcher>,
 }
 
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStore")
             .field("cluster", &self.cluster)
-            .field("timeout", &self.timeout)
+            .field("timeout", &self.link.timeout)
             .finish_non_exhaustive()
     }
 }
@@ -43,9 +42,9 @@ impl RedisStore {
     /// Connects to the server or cluster of `config` and loads the scripts.
     pub async fn connect(config: &RedisConfig) -> Result<Self, ConnectError> {
         let store = Self::lazy(config)?;
-        let connection = Connection::open(config, &store.scripts).await?;
+        let connection = Connection::open(config, &store.link.scripts).await?;
         // A fresh cell has no value: setting it cannot fail.
-        let _ = store.connection.set(connection);
+        let _ = store.link.connection.set(connection);
         Ok(store)
     }
 
@@ -56,11 +55,14 @@ impl RedisStore {
     pub fn lazy(config: &RedisConfig) -> Result<Self, ConnectError> {
         Connection::check(config)?;
         Ok(Self {
-            connection: OnceCell::new(),
-            config: config.clone(),
-            scripts: Scripts::new(),
+            link: Arc::new(Link {
+                connection: OnceCell::new(),
+                config: config.clone(),
+                scripts: Scripts::new(),
+                timeout: config.timeout,
+            }),
             cluster: matches!(config.target, RedisTarget::Cluster(_)),
-            timeout: config.timeout,
+            batcher: OnceLock::new(),
         })
     }
 
@@ -69,18 +71,7 @@ impl RedisStore {
         &self,
         invocation: &redis::ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
-        let call = async {
-            let connection = self
-                .connection
-                .get_or_try_init(|| Connection::open(&self.config, &self.scripts))
-                .await
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            connection.call(invocation, self.timeout).await
-        };
-        match tokio::time::timeout(self.timeout, call).await {
-            Ok(result) => result,
-            Err(_) => Err(StoreError::Timeout(millis(self.timeout))),
-        }
+        self.link.run(invocation).await
     }
 
     /// Whether this store talks to a cluster.
@@ -90,7 +81,7 @@ impl RedisStore {
 
     /// The bound on every call.
     pub fn timeout(&self) -> Duration {
-        self.timeout
+        self.link.timeout
     }
 
     /// Runs a script over the parts of `limits`, `fill` adding each part's arguments;
@@ -134,7 +125,7 @@ impl RedisStore {
         let id = lease.0.to_string();
         let to = to.map(|to| to.0.to_string()).unwrap_or_default();
         let replies: Vec<(&Part, i64)> = self
-            .per_part(&self.scripts.lease, &parts, |part, invocation| {
+            .per_part(&self.link.scripts.lease, &parts, |part, invocation| {
                 invocation.arg(op).arg(&id).arg(&to);
                 for &(i, key_index) in &part.limits {
                     push_limit(invocation, key_index, &limits[i], 0);
@@ -163,9 +154,9 @@ impl Store for RedisStore {
         if !self.cluster {
             return self.decide_on_redis(request, None).await;
         }
-        tokio::time::timeout(self.timeout, self.decide_on_redis(request, None))
+        tokio::time::timeout(self.link.timeout, self.decide_on_redis(request, None))
             .await
-            .unwrap_or(Err(StoreError::Timeout(millis(self.timeout))))
+            .unwrap_or(Err(StoreError::Timeout(millis(self.link.timeout))))
     }
 
     async fn decide_at(
@@ -177,11 +168,11 @@ impl Store for RedisStore {
             return self.decide_on_redis(request, Some(generation)).await;
         }
         tokio::time::timeout(
-            self.timeout,
+            self.link.timeout,
             self.decide_on_redis(request, Some(generation)),
         )
         .await
-        .unwrap_or(Err(StoreError::Timeout(millis(self.timeout))))
+        .unwrap_or(Err(StoreError::Timeout(millis(self.link.timeout))))
     }
 
     async fn settle(&self, request: &SettleRequest<'_>) -> Result<(), StoreError> {
@@ -201,7 +192,7 @@ impl Store for RedisStore {
         );
         let at = request.reserved_at;
         let _: Vec<(&Part, Vec<i64>)> = self
-            .per_part(&self.scripts.settle, &parts, |part, invocation| {
+            .per_part(&self.link.scripts.settle, &parts, |part, invocation| {
                 invocation
                     .arg(at / NANOS_PER_SEC)
                     .arg(at % NANOS_PER_SEC)
@@ -229,7 +220,7 @@ impl Store for RedisStore {
         let abuse = keys::abuse_hash(subjects.key);
         let inline_abuse = !self.cluster;
         let replies: Vec<(&Part, Vec<i64>)> = self
-            .per_part(&self.scripts.inspect, &parts, |part, invocation| {
+            .per_part(&self.link.scripts.inspect, &parts, |part, invocation| {
                 if inline_abuse {
                     invocation.key(&abuse).arg(part.keys.len() + 1);
                 } else {
@@ -298,7 +289,7 @@ impl Store for RedisStore {
         rule: &AbuseRule,
     ) -> Result<Option<Nanos>, StoreError> {
         let hash = keys::abuse_hash(key);
-        let mut invocation = self.scripts.failure.key(&hash);
+        let mut invocation = self.link.scripts.failure.key(&hash);
         invocation
             .arg(rule.max_failures)
             .arg(lua_u64(rule.window))
@@ -309,7 +300,7 @@ impl Store for RedisStore {
 
     async fn clear_block(&self, key: &str) -> Result<(), StoreError> {
         let hash = keys::abuse_hash(key);
-        let invocation = self.scripts.clear.key(&hash);
+        let invocation = self.link.scripts.clear.key(&hash);
         let _: i64 = self.run(&invocation).await?;
         Ok(())
     }

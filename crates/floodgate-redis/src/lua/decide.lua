@@ -1,102 +1,336 @@
--- floodgate: one all-or-nothing decision over the limits of one hash slot.
--- KEYS: the counter hashes (and the key's abuse hash when ARGV[3] names it).
--- ARGV: [1] '1' to consume when everything fits, '0' to only check (an earlier part of
--- the decision was already refused); [2] lease id; [3] index in KEYS of the abuse hash,
--- 0 for none; then, from LIMITS_AT, the limits, 8 arguments each, amount = the
--- request's cost.
--- Returns: now (s, us), 1 if consumed, ns left on an abuse block (-1 none), then per
--- limit: its check (-1 fits, -2 never, else the wait in ns) and its standing (two
--- numbers, see `standing`).
+-- floodgate: a batch of all-or-nothing decisions, run in order exactly as if each were
+-- its own script call, sharing one call's fixed costs (the command, the prelude, TIME)
+-- and each hash's read and write: a hash that several decisions touch is read once and
+-- written once, and a later decision sees what an earlier one consumed.
+--
+-- KEYS: every hash the batch uses, each once: counter hashes, abuse hashes, admin
+-- records hashes.
+-- ARGV: [1] the number of decisions, [2] the number of limit definitions; then each
+-- definition, 6 arguments (the limits of a batch's decisions are mostly the same few,
+-- so each is sent once): hash field, kind ('r' rolling, 'd' day, 'm' month, 'c'
+-- concurrency), p1, p2, max, '1' if shadowed; then each decision: '1' to consume when
+-- everything fits, '0' to only check (an earlier part of it was already refused); its
+-- lease id; the KEYS index of the key's abuse hash (0 for none); the KEYS index of the
+-- account's admin records hash (0 for none); the records' generation it was resolved
+-- under; its number of limits; then its limits, 3 arguments each: the KEYS index of the
+-- counter's hash, the definition's number, the amount (the request's cost).
+-- Returns: now (s, us), then per decision: 1 if it consumed, 0 if not, -1 if its
+-- admin records are at another generation than it was resolved under (then it read
+-- and consumed nothing: its limits are stale); ns left on an abuse block (-1 none);
+-- then per limit its check (-1 fits, -2 never, else the wait in ns) and its standing
+-- (two numbers: rolling, the TAT's lead over now and 0; a quota, units used and its
+-- period's end; concurrency, live slots and the earliest expiry or 0).
 
 -- the longest a concurrency limit tells a refused request to wait
 local CONCURRENCY_RETRY_CAP = E9
+local argv, keys = ARGV, KEYS
 
--- -1 when `cost` fits, -2 when it never can, else the wait in ns
-local function check(l, cost)
-  local kind = l.kind
-  if kind == 'r' then
-    if cost > l.max then return -2 end
-    local after = l.tat + cost * l.p1
-    if after <= l.p2 then return -1 end
-    return after - l.p2
-  elseif kind == 'c' then
-    if cost == 0 then return -1 end
-    if cost > l.max then return -2 end
-    local live, first = lease_standing(l)
-    if live + cost <= l.max then return -1 end
-    return min(first or 0, CONCURRENCY_RETRY_CAP)
+-- The batch's decisions repeat the same few numbers (limits, costs, indices), and a
+-- table lookup of an interned string costs a fraction of a `tonumber`: each distinct
+-- argument text is converted once.
+local num = setmetatable({}, { __index = function(cache, text)
+  local value = tonumber(text)
+  cache[text] = value
+  return value
+end })
+
+-- Every counter the batch names, once: by KEYS index, then field. A counter holds its
+-- state (`tat` rolling, as an offset never below 0; `u` units used; `leases`), the
+-- stored text it was read from (`raw`), and once consumed, `dirty` and (quotas) `ends`.
+local counters = {}
+-- per KEYS index of a counter hash: the fields to read, in order
+local fields = {}
+-- each limit's counter, in the order the batch names them
+local refs, r = {}, 0
+
+-- The limit definitions: the parameters as numbers, once.
+local decisions, defined = tonumber(argv[1]), tonumber(argv[2])
+local defs = {}
+local at = 3
+for j = 1, defined do
+  defs[j] = { field = argv[at], kind = argv[at + 1], p1 = num[argv[at + 2]],
+    p2 = num[argv[at + 3]], max = num[argv[at + 4]], shadow = argv[at + 5] == '1',
+    ends = false }
+  at = at + 6
+end
+local first_decision = at
+
+-- Pass 1: find every counter, so that each hash is read once.
+for _ = 1, decisions do
+  local n = num[argv[at + 5]]
+  at = at + 6
+  for i = at, at + 3 * (n - 1), 3 do
+    local k = num[argv[i]]
+    local by_field = counters[k]
+    if not by_field then
+      by_field = {}
+      counters[k] = by_field
+      fields[k] = {}
+    end
+    local def = defs[num[argv[i + 1]]]
+    local field = def.field
+    local c = by_field[field]
+    if not c then
+      local list = fields[k]
+      list[#list + 1] = field
+      local kind = def.kind
+      c = { kind = kind, tat = 0, u = 0, leases = kind == 'c' and {}, raw = false,
+        dirty = false, ends = 0 }
+      by_field[field] = c
+    end
+    r = r + 1
+    refs[r] = c
   end
-  if cost > l.max then return -2 end
-  if l.u + cost <= l.max then return -1 end
-  return l.end_now
+  at = at + 3 * n
 end
 
--- takes `cost` from a counter already checked to fit
-local function consume(l, cost, lease_id)
-  local kind = l.kind
-  if kind == 'r' then
-    l.tat = l.tat + cost * l.p1
-  elseif kind == 'c' then
-    purge(l)
-    for _, lease in ipairs(l.leases) do
-      if lease.id == lease_id then
-        lease.n = lease.n + cost
-        lease.x = l.p1
-        return
+-- Read each counter hash once; an absent or unreadable counter is fresh, as in
+-- floodgate_core.
+local expiries = {}
+for k, list in pairs(fields) do
+  local n = #list
+  list[n + 1] = EXPIRY_FIELD
+  local values = call('HMGET', keys[k], unpack(list))
+  list[n + 1] = nil
+  local expiry = tonumber(values[n + 1])
+  if expiry then expiries[k] = (expiry - NOW_MS) * 1000000 - NOW_SUB end
+  local by_field = counters[k]
+  for j = 1, n do
+    local raw = values[j]
+    if raw then
+      local c = by_field[list[j]]
+      c.raw = raw
+      local kind = c.kind
+      if kind == 'r' then
+        local tat = rel(raw)
+        if tat and tat > 0 then c.tat = tat end
+      elseif kind == 'c' then
+        local leases = {}
+        for id, slots, x in gmatch(raw, '([^,;]+),(%d+),(%d+)') do
+          leases[#leases + 1] = { id = id, n = tonumber(slots), x = rel(x) }
+        end
+        c.leases = leases
+      else
+        local e, u = match(raw, '^(%d+):(%d+)$')
+        -- a quota's count holds until its period's end has passed
+        if e and rel(e) > 0 then c.u = tonumber(u) end
       end
     end
-    l.leases[#l.leases + 1] = { id = lease_id, n = cost, x = l.p1 }
-  else
-    l.u = l.u + cost
   end
 end
 
-local consume_ok = ARGV[1] == '1'
-local lease_id = ARGV[2]
-local abuse_at = tonumber(ARGV[3])
-local LIMITS_AT = 4
--- Admin guard: when the caller passes one more argument after the limits
--- ((#ARGV - 3) % 8 == 1), it resolved them under that generation of the account's admin
--- records, whose hash is KEYS[#KEYS]; another generation there means they are stale:
--- nothing is consumed and the reply is {-1}.
-if (#ARGV - 3) % 8 == 1 and (redis.call('HGET', KEYS[#KEYS], 'g') or '0') ~= ARGV[#ARGV] then
-  return { -1 }
-end
-
-local limits = parse_limits(LIMITS_AT)
-load_all(limits)
-
-local blocked = -1
-if abuse_at > 0 then blocked = blocked_for(KEYS[abuse_at]) end
-
-local count = #limits
-local fits = blocked < 0
-for i = 1, count do
-  local l = limits[i]
-  local c = check(l, l.amount)
-  l.check = c
-  if c ~= -1 and not l.shadow then fits = false end
-end
-
-local consumed = consume_ok and fits
-if consumed then
-  for i = 1, count do
-    local l = limits[i]
-    -- a shadowed limit that would have refused keeps tracking what it would admit
-    if l.check == -1 and l.amount > 0 then
-      consume(l, l.amount, lease_id)
-      store_state(l)
+-- slots held by unexpired leases, and the earliest of their expiries (nil for none)
+local function lease_standing(c)
+  local live, first = 0, nil
+  for _, lease in ipairs(c.leases) do
+    local x = lease.x
+    if x > 0 then
+      live = live + lease.n
+      if first == nil or x < first then first = x end
     end
   end
-  flush()
+  return live, first
 end
 
-local out = { NOW_S, NOW_US, consumed and 1 or 0, blocked }
-local n = 4
-for i = 1, count do
-  local l = limits[i]
-  local a, b = standing(l)
-  out[n + 1], out[n + 2], out[n + 3] = l.check, a, b
-  n = n + 3
+-- the generation in an admin records hash, and a key's abuse block: read once per batch
+local generations, blocks = {}, {}
+
+-- Pass 2: each decision in order.
+local out = { NOW_S, NOW_US }
+local o = 2
+-- the current decision's limits: counter, check, amount, and what consuming it sets
+-- (rolling: the TAT's advance; concurrency: the lease's TTL; a quota: its period's end)
+local cs, checks, amounts, ends = {}, {}, {}, {}
+at, r = first_decision, 0
+for _ = 1, decisions do
+  local consume_ok = argv[at] == '1'
+  local lease_id = argv[at + 1]
+  local abuse_k = num[argv[at + 2]]
+  local guard_k = num[argv[at + 3]]
+  local n = num[argv[at + 5]]
+  local stale = false
+  if guard_k > 0 then
+    local g = generations[guard_k]
+    if not g then
+      g = call('HGET', keys[guard_k], 'g') or '0'
+      generations[guard_k] = g
+    end
+    stale = g ~= argv[at + 4]
+  end
+  at = at + 6
+  if stale then
+    at, r = at + 3 * n, r + n
+    out[o + 1], out[o + 2] = -1, -1
+    o = o + 2
+    for _ = 1, n do
+      out[o + 1], out[o + 2], out[o + 3] = 0, 0, 0
+      o = o + 3
+    end
+  else
+    local blocked = -1
+    if abuse_k > 0 then
+      blocked = blocks[abuse_k]
+      if not blocked then
+        blocked = -1
+        local until_text = call('HGET', keys[abuse_k], 'u')
+        if until_text then
+          local left = rel(until_text)
+          if left and left > 0 then blocked = left end
+        end
+        blocks[abuse_k] = blocked
+      end
+    end
+    local fits = blocked < 0
+    for i = 1, n do
+      r = r + 1
+      local c = refs[r]
+      local def = defs[num[argv[at + 1]]]
+      local kind, max = def.kind, def.max
+      local cost = num[argv[at + 2]]
+      local check = -1
+      if kind == 'r' then
+        if cost > max then
+          check = -2
+        else
+          local step = cost * def.p1
+          ends[i] = step
+          local after = c.tat + step
+          if after > def.p2 then check = after - def.p2 end
+        end
+      elseif kind == 'c' then
+        ends[i] = def.p1
+        if cost > 0 then
+          if cost > max then
+            check = -2
+          else
+            local live, first = lease_standing(c)
+            if live + cost > max then check = min(first or 0, CONCURRENCY_RETRY_CAP) end
+          end
+        end
+      else
+        -- the end of the limit's period, as an offset from now: once per batch
+        local e = def.ends
+        if not e then
+          e = period_end(kind, def.p1, NOW_S, NOW_N)
+          def.ends = e
+        end
+        ends[i] = e
+        if cost > max then
+          check = -2
+        elseif c.u + cost > max then
+          check = e
+        end
+      end
+      cs[i], checks[i], amounts[i] = c, check, cost
+      if check ~= -1 and not def.shadow then fits = false end
+      at = at + 3
+    end
+    local consumed = consume_ok and fits
+    if consumed then
+      for i = 1, n do
+        local cost = amounts[i]
+        -- a shadowed limit that would have refused keeps tracking what it would admit
+        if checks[i] == -1 and cost > 0 then
+          local c = cs[i]
+          local kind = c.kind
+          c.dirty = true
+          if kind == 'r' then
+            c.tat = c.tat + ends[i]
+          elseif kind == 'c' then
+            local kept, held = {}, false
+            for _, lease in ipairs(c.leases) do
+              if lease.x > 0 then
+                if lease.id == lease_id then
+                  lease.n = lease.n + cost
+                  lease.x = ends[i]
+                  held = true
+                end
+                kept[#kept + 1] = lease
+              end
+            end
+            if not held then kept[#kept + 1] = { id = lease_id, n = cost, x = ends[i] } end
+            c.leases = kept
+          else
+            c.u = c.u + cost
+            c.ends = ends[i]
+          end
+        end
+      end
+    end
+    out[o + 1], out[o + 2] = consumed and 1 or 0, blocked
+    o = o + 2
+    for i = 1, n do
+      local c = cs[i]
+      local kind = c.kind
+      local a, b
+      if kind == 'r' then
+        a, b = c.tat, 0
+      elseif kind == 'c' then
+        local live, first = lease_standing(c)
+        a, b = live, first or 0
+      else
+        a, b = c.u, ends[i]
+      end
+      out[o + 1], out[o + 2], out[o + 3] = checks[i], a, b
+      o = o + 3
+    end
+  end
 end
+
+-- Write each changed hash once: its counters' new text, or their removal once they say
+-- nothing (so no key is left without a TTL). Only when a hash's state would otherwise
+-- outlive it is its TTL read and made to reach past that state (never shortened:
+-- another writer may have set it for longer-lived state).
+for k, by_field in pairs(counters) do
+  local sets, dels, keep, ns = false, false, 0, 0
+  for field, c in pairs(by_field) do
+    if c.dirty then
+      local kind = c.kind
+      local state_keep, text = 0, nil
+      if kind == 'r' then
+        state_keep = c.tat
+        if state_keep > 0 then text = abs(state_keep) end
+      elseif kind == 'c' then
+        local parts = {}
+        for _, lease in ipairs(c.leases) do
+          if lease.x > 0 then
+            parts[#parts + 1] = lease.id .. ',' .. format('%d', lease.n) .. ',' .. abs(lease.x)
+            if lease.x > state_keep then state_keep = lease.x end
+          end
+        end
+        text = table.concat(parts, ';')
+      elseif c.u > 0 then
+        state_keep, text = c.ends, abs(c.ends) .. ':' .. format('%d', c.u)
+      end
+      if state_keep <= 0 then
+        if c.raw then
+          dels = dels or {}
+          dels[#dels + 1] = field
+        end
+      else
+        sets = sets or {}
+        sets[ns + 1], sets[ns + 2] = field, text
+        ns = ns + 2
+        if state_keep > keep then keep = state_keep end
+      end
+    end
+  end
+  local key = keys[k]
+  if dels then call('HDEL', key, unpack(dels)) end
+  if sets then
+    local expiry = expiries[k]
+    if not expiry or keep + EXPIRY_MIN > expiry then
+      local until_n = keep + EXPIRY_SET
+      local until_ms = NOW_MS + ceil((NOW_SUB + until_n) / 1000000)
+      sets[ns + 1], sets[ns + 2] = EXPIRY_FIELD, until_ms
+      sets[ns + 3], sets[ns + 4] = LEGACY_EXPIRY_FIELD, abs(until_n)
+      call('HSET', key, unpack(sets))
+      local ttl = call('PTTL', key)
+      if ttl < 0 or ttl < until_ms - NOW_MS then call('PEXPIREAT', key, until_ms) end
+    else
+      call('HSET', key, unpack(sets))
+    end
+  end
+end
+
 return out

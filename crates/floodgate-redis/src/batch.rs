@@ -1,0 +1,323 @@
+//! Decisions as calls of the batched decision script (`lua/decide.lua`), and the batcher
+//! that coalesces concurrent decisions on one server into one script call.
+//!
+//! Why: on Redis's one thread a decision's fixed costs (the command, the script's
+//! prelude, `TIME`) and each hash's read and write are a large share of its time. When
+//! decisions arrive while earlier ones are on the wire, the batcher sends them together:
+//! the script runs them in order exactly as separate calls would (each all-or-nothing,
+//! each seeing what the ones before it consumed), pays the fixed costs once, and reads
+//! and writes a hash that several of them touch once. A decision that arrives alone
+//! goes out alone, at once: batching adds no wait, it only fills while the batches
+//! already sent are in flight (at most [`IN_FLIGHT`] of them).
+//!
+//! A batch goes to one server only: on a cluster every key of a script call must share
+//! one hash slot, so each decision part there is its own call (a batch of one).
+
+use crate::link::Link;
+use crate::scripts::Params;
+use floodgate_store::StoreError;
+use redis::{Script, ScriptInvocation};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+/// Most decisions in one script call: bounds how long one call holds Redis's thread.
+const MAX_BATCH: usize = 32;
+
+/// Batches on the wire at once. More than one lets a batch fill while another is
+/// answered; few keep batches large under load.
+const IN_FLIGHT: usize = 4;
+
+/// One limit of a decision, as the script takes it.
+pub(crate) struct LimitArg {
+    /// 1-based index of its hash among the decision's `keys`.
+    pub(crate) key: usize,
+    /// Its counter's field in the hash.
+    pub(crate) field: Arc<str>,
+    pub(crate) params: Params,
+    /// The request's cost.
+    pub(crate) amount: i64,
+    pub(crate) shadow: bool,
+}
+
+/// One decision (or on a cluster, one slot's part of it) for the decision script.
+pub(crate) struct Call {
+    /// The hashes it uses; indices below are 1-based into this list.
+    pub(crate) keys: Vec<String>,
+    /// Whether to consume when everything fits (false: an earlier part refused).
+    pub(crate) consume: bool,
+    /// The lease id concurrency limits record.
+    pub(crate) lease: String,
+    /// The key's abuse hash, 0 for none.
+    pub(crate) abuse: usize,
+    /// The account's admin records hash and the generation the limits were resolved
+    /// under.
+    pub(crate) guard: Option<(usize, u64)>,
+    pub(crate) limits: Vec<LimitArg>,
+}
+
+impl Call {
+    /// The 1-based index of `name` in `keys`, adding it if new.
+    pub(crate) fn key_index(&mut self, name: &str) -> usize {
+        match self.keys.iter().position(|k| k == name) {
+            Some(i) => i + 1,
+            None => {
+                self.keys.push(name.to_owned());
+                self.keys.len()
+            }
+        }
+    }
+}
+
+/// Every hash of `calls`, each once, and for each call the 1-based positions of its own
+/// keys in that list.
+fn key_layout<'c>(calls: &[&'c Call]) -> (Vec<&'c str>, Vec<Vec<usize>>) {
+    let mut keys: Vec<&str> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let positions = calls
+        .iter()
+        .map(|call| {
+            call.keys
+                .iter()
+                .map(|key| {
+                    *index.entry(key.as_str()).or_insert_with(|| {
+                        keys.push(key);
+                        keys.len()
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    (keys, positions)
+}
+
+/// A limit as the script defines it once per call.
+type Definition<'c> = (&'c str, &'static str, u64, u64, u64, bool);
+
+/// Every distinct limit definition of `calls`, each once, and for each call the 1-based
+/// numbers of its limits' definitions.
+fn definitions<'c>(calls: &[&'c Call]) -> (Vec<Definition<'c>>, Vec<Vec<usize>>) {
+    let mut definitions: Vec<Definition<'c>> = Vec::new();
+    let mut index: HashMap<Definition<'c>, usize> = HashMap::new();
+    let numbers = calls
+        .iter()
+        .map(|call| {
+            call.limits
+                .iter()
+                .map(|limit| {
+                    let p = limit.params;
+                    let definition = (&*limit.field, p.kind, p.p1, p.p2, p.max, limit.shadow);
+                    *index.entry(definition).or_insert_with(|| {
+                        definitions.push(definition);
+                        definitions.len()
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    (definitions, numbers)
+}
+
+/// The script call running `calls` in order, each hash and each limit definition passed
+/// once.
+pub(crate) fn invocation<'s>(script: &'s Script, calls: &[&Call]) -> ScriptInvocation<'s> {
+    let mut invocation = script.prepare_invoke();
+    let (keys, positions) = key_layout(calls);
+    for key in keys {
+        invocation.key(key);
+    }
+    let (definitions, numbers) = definitions(calls);
+    invocation.arg(calls.len()).arg(definitions.len());
+    for (field, kind, p1, p2, max, shadow) in definitions {
+        invocation
+            .arg(field)
+            .arg(kind)
+            .arg(p1)
+            .arg(p2)
+            .arg(max)
+            .arg(if shadow { "1" } else { "0" });
+    }
+    for ((call, local), numbers) in calls.iter().zip(&positions).zip(&numbers) {
+        let global = |i: usize| if i == 0 { 0 } else { local[i - 1] };
+        let (guard, generation) = call.guard.map_or((0, 0), |(k, g)| (global(k), g));
+        invocation
+            .arg(if call.consume { "1" } else { "0" })
+            .arg(&call.lease)
+            .arg(global(call.abuse))
+            .arg(guard)
+            .arg(generation)
+            .arg(call.limits.len());
+        for (limit, number) in call.limits.iter().zip(numbers) {
+            invocation
+                .arg(global(limit.key))
+                .arg(number)
+                .arg(limit.amount);
+        }
+    }
+    invocation
+}
+
+/// Splits a batch's reply into one reply per call, each as a one-call batch would
+/// answer it: the time, then the call's own values; `[-1]` for a stale call.
+pub(crate) fn split(values: &[i64], calls: &[&Call]) -> Vec<Result<Vec<i64>, StoreError>> {
+    let short = || {
+        StoreError::Backend(format!(
+            "decision script reply too short: {} values for {} decisions",
+            values.len(),
+            calls.len()
+        ))
+    };
+    let mut at = 2;
+    calls
+        .iter()
+        .map(|call| {
+            let len = 2 + 3 * call.limits.len();
+            let own = values.get(at..at + len).ok_or_else(short)?;
+            let time = values.get(..2).ok_or_else(short)?;
+            at += len;
+            if own[0] == -1 {
+                return Ok(vec![-1]);
+            }
+            Ok(time.iter().chain(own).copied().collect())
+        })
+        .collect()
+}
+
+/// A decision waiting for its batch.
+struct Job {
+    call: Call,
+    reply: oneshot::Sender<Result<Vec<i64>, StoreError>>,
+}
+
+/// The handle of the task that batches one server's decisions; the task ends when the
+/// handle (its store) is dropped.
+pub(crate) struct Batcher {
+    jobs: mpsc::UnboundedSender<Job>,
+}
+
+impl Batcher {
+    /// Starts the batching task on the current tokio runtime.
+    pub(crate) fn start(link: Arc<Link>) -> Self {
+        let (jobs, queue) = mpsc::unbounded_channel();
+        tokio::spawn(serve(link, queue));
+        Self { jobs }
+    }
+
+    /// Runs `call` in the next batch; the caller bounds the wait. `Err(call)` when the
+    /// task is gone (its runtime shut down): the caller runs it alone.
+    pub(crate) async fn decide(&self, call: Call) -> Result<Result<Vec<i64>, StoreError>, Call> {
+        let (reply, answer) = oneshot::channel();
+        if let Err(mpsc::error::SendError(job)) = self.jobs.send(Job { call, reply }) {
+            return Err(job.call);
+        }
+        Ok(answer.await.unwrap_or_else(|_| {
+            // The call may or may not have reached Redis: it is not sent again.
+            Err(StoreError::Unavailable(
+                "the decision batcher stopped".to_owned(),
+            ))
+        }))
+    }
+}
+
+/// Takes whatever decisions are waiting (up to [`MAX_BATCH`]) whenever a batch may go
+/// out, and sends them as one call.
+async fn serve(link: Arc<Link>, mut queue: mpsc::UnboundedReceiver<Job>) {
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    while let Some(first) = queue.recv().await {
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        // A caller that gave up (its timeout passed) is not decided for.
+        batch.retain(|job| !job.reply.is_closed());
+        if batch.is_empty() {
+            continue;
+        }
+        let link = Arc::clone(&link);
+        tokio::spawn(async move {
+            let calls: Vec<&Call> = batch.iter().map(|job| &job.call).collect();
+            let invocation = invocation(&link.scripts.decide, &calls);
+            let result: Result<Vec<i64>, StoreError> = link.run(&invocation).await;
+            drop(slot);
+            let replies = match &result {
+                Ok(values) => split(values, &calls),
+                Err(error) => calls.iter().map(|_| Err(error.clone())).collect(),
+            };
+            drop(calls);
+            for (job, reply) in batch.into_iter().zip(replies) {
+                // The caller may have stopped waiting; nothing to do then.
+                let _ = job.reply.send(reply);
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(keys: &[&str], limits: usize, guard: Option<(usize, u64)>) -> Call {
+        Call {
+            keys: keys.iter().map(|k| (*k).to_owned()).collect(),
+            consume: true,
+            lease: "7".to_owned(),
+            abuse: 0,
+            guard,
+            limits: (0..limits)
+                .map(|i| LimitArg {
+                    key: 1 + i % keys.len(),
+                    field: Arc::from(format!("f{i}")),
+                    params: Params {
+                        kind: "r",
+                        p1: 1,
+                        p2: 10,
+                        max: 10,
+                    },
+                    amount: 1,
+                    shadow: false,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn replies_split_per_call_with_the_time_in_front() {
+        let a = call(&["h1"], 1, None);
+        let b = call(&["h1", "h2"], 2, Some((2, 3)));
+        let c = call(&["h3"], 1, None);
+        let values = [
+            100, 5, 1, -1, -1, 7, 0, -1, -1, 0, 0, 0, 0, 0, 0, 1, -1, 9, 4, 0,
+        ];
+        let replies = split(&values, &[&a, &b, &c]);
+        assert_eq!(replies[0], Ok(vec![100, 5, 1, -1, -1, 7, 0]));
+        assert_eq!(replies[1], Ok(vec![-1]), "a stale call reads as one");
+        assert_eq!(replies[2], Ok(vec![100, 5, 1, -1, 9, 4, 0]));
+        assert!(split(&values[..10], &[&a, &b]).iter().any(Result::is_err));
+    }
+
+    #[test]
+    fn hashes_are_passed_once_and_indices_follow_them() {
+        let a = call(&["h1", "h2"], 2, None);
+        let b = call(&["h2", "h3"], 2, Some((1, 4)));
+        let (keys, positions) = key_layout(&[&a, &b]);
+        assert_eq!(keys, vec!["h1", "h2", "h3"]);
+        assert_eq!(positions, vec![vec![1, 2], vec![2, 3]]);
+    }
+
+    #[test]
+    fn each_limit_definition_is_passed_once() {
+        let a = call(&["h1"], 2, None);
+        let mut b = call(&["h2"], 3, None);
+        b.limits[2].shadow = true;
+        let (definitions, numbers) = definitions(&[&a, &b]);
+        assert_eq!(definitions.len(), 3, "f0, f1, and f2 shadowed");
+        assert_eq!(numbers, vec![vec![1, 2], vec![1, 2, 3]]);
+        assert!(definitions[2].5);
+    }
+}

@@ -1,0 +1,169 @@
+//! Concurrent decisions on one server share batched script calls: each stays
+//! all-or-nothing and sees what the decisions before it consumed, a stale one consumes
+//! nothing without disturbing the rest, and far fewer calls than decisions reach Redis.
+
+mod support;
+
+use floodgate_core::{Costs, LeaseId, Limit, Scope, Unit, Window, NANOS_PER_SEC};
+use floodgate_redis::{RedisConfig, RedisStore};
+use floodgate_store::{DecideRequest, Store, StoreError, Subjects};
+use std::sync::Arc;
+use support::RedisServer;
+
+/// `EVALSHA` calls the server has run since its statistics were last reset.
+fn evalsha_calls(server: &RedisServer) -> u64 {
+    server
+        .cli(&["info", "commandstats"])
+        .lines()
+        .find_map(|l| l.strip_prefix("cmdstat_evalsha:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+fn key_name(i: usize) -> String {
+    format!("key-{i}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_decisions_share_calls_and_admit_exactly_the_limits() {
+    let server = RedisServer::start();
+    let store = Arc::new(
+        RedisStore::connect(&RedisConfig::single(server.url()))
+            .await
+            .unwrap(),
+    );
+    // Every key may do 7 an hour; the account 45 a day between its 10 keys (70 > 45), and
+    // 30 slots of concurrency that no decision here releases.
+    let limits = Arc::new(vec![
+        Limit::new(Scope::Key, Unit::Requests, Window::HOUR, 7, "m"),
+        Limit::new(Scope::Account, Unit::Requests, Window::DAY, 45, "m"),
+        Limit::new(
+            Scope::Account,
+            Unit::ConcurrentJobs,
+            Window::Concurrent {
+                lease_ttl: 60 * NANOS_PER_SEC,
+            },
+            1_000,
+            "m",
+        ),
+    ]);
+    server.cli(&["config", "resetstat"]);
+    let mut tasks = Vec::new();
+    for i in 0..400usize {
+        let (store, limits) = (Arc::clone(&store), Arc::clone(&limits));
+        tasks.push(tokio::spawn(async move {
+            let key = key_name(i % 10);
+            let request = DecideRequest {
+                subjects: Subjects {
+                    key: &key,
+                    account: "acct",
+                },
+                limits: &limits,
+                costs: &Costs::one_request().with(Unit::ConcurrentJobs, 1),
+                lease: LeaseId(i as u64),
+                abuse: None,
+            };
+            (
+                i % 10,
+                store
+                    .decide(&request)
+                    .await
+                    .expect("redis answers")
+                    .allowed(),
+            )
+        }));
+    }
+    let mut per_key = [0u32; 10];
+    for task in tasks {
+        let (key, allowed) = task.await.unwrap();
+        per_key[key] += u32::from(allowed);
+    }
+    assert_eq!(per_key.iter().sum::<u32>(), 45, "the account's daily quota");
+    assert!(
+        per_key.iter().all(|&n| n <= 7),
+        "every key's hourly limit: {per_key:?}"
+    );
+    let calls = evalsha_calls(&server);
+    assert!(
+        calls < 400,
+        "400 concurrent decisions went out as {calls} script calls: no batching"
+    );
+
+    // Every admitted decision holds exactly one slot, and nothing else does.
+    let inspection = store
+        .inspect(
+            &Subjects {
+                key: &key_name(0),
+                account: "acct",
+            },
+            &limits,
+        )
+        .await
+        .unwrap();
+    assert_eq!(inspection.dimensions[1].remaining, 0);
+    assert_eq!(inspection.dimensions[2].remaining, 1_000 - 45);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_decision_in_a_batch_takes_nothing_and_leaves_the_others_be() {
+    let server = RedisServer::start();
+    let store = Arc::new(
+        RedisStore::connect(&RedisConfig::single(server.url()))
+            .await
+            .unwrap(),
+    );
+    // The account's admin records stand at generation 3.
+    server.cli(&["hset", "fg:{acct}:r", "g", "3"]);
+    let limits = Arc::new(vec![Limit::new(
+        Scope::Account,
+        Unit::Requests,
+        Window::HOUR,
+        1_000,
+        "m",
+    )]);
+    let mut tasks = Vec::new();
+    for i in 0..300u64 {
+        let (store, limits) = (Arc::clone(&store), Arc::clone(&limits));
+        tasks.push(tokio::spawn(async move {
+            let key = key_name(usize::try_from(i % 5).unwrap());
+            let request = DecideRequest {
+                subjects: Subjects {
+                    key: &key,
+                    account: "acct",
+                },
+                limits: &limits,
+                costs: &Costs::one_request(),
+                lease: LeaseId(i),
+                abuse: None,
+            };
+            // Every third caller resolved its limits under an older generation.
+            let generation = if i % 3 == 0 { 2 } else { 3 };
+            (generation, store.decide_at(&request, generation).await)
+        }));
+    }
+    let (mut stale, mut admitted) = (0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            (2, Err(StoreError::Stale)) => stale += 1,
+            (3, Ok(decision)) if decision.allowed() => admitted += 1,
+            (generation, other) => panic!("generation {generation}: {other:?}"),
+        }
+    }
+    assert_eq!((stale, admitted), (100, 200));
+    let inspection = store
+        .inspect(
+            &Subjects {
+                key: "any",
+                account: "acct",
+            },
+            &limits,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        inspection.dimensions[0].remaining,
+        1_000 - 200,
+        "only the current decisions consumed"
+    );
+}
