@@ -7,11 +7,10 @@
 #       store (one multiplexed connection), each a three-dimension decision (requests per
 #       minute per key, tokens per minute per account, requests per day per key) on
 #       distinct keys, all admitted (release build of the `throughput` example);
-#   (c) Redis commands per decision, from INFO commandstats (at most 1 EVALSHA: under load
-#       concurrent decisions share batched calls, so below 1),
-#       the server's time per decision (usec_per_call over decisions per call), and how
-#       many script calls the
-#       SLOWLOG caught above 200 us.
+#   (c) Redis commands per decision, from INFO commandstats (at most 1 EVALSHA: under
+#       load concurrent decisions share batched calls, so below 1), the server's time
+#       per decision (usec_per_call over decisions per call), and how many script calls
+#       the SLOWLOG caught above 200 us.
 #   (d) the server's CPU time (user + system, from /proc) per call in (a) and per
 #       decision in (b): unlike rates, it barely moves when other processes share the
 #       machine, so the ratio it implies (a's CPU per call / b's CPU per decision: what
@@ -31,7 +30,7 @@ seconds=10
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift

@@ -1,5 +1,5 @@
 //! Decisions as calls of the batched decision script (`lua/decide.lua`), and the batcher
-//! that coalesces concurrent decisions on one server into one script call.
+//! that coalesces concurrent decisions into shared script calls.
 //!
 //! Why: on Redis's one thread a decision's fixed costs (the command, the script's
 //! prelude, `TIME`) and each hash's read and write are a large share of its time. When
@@ -8,10 +8,11 @@
 //! each seeing what the ones before it consumed), pays the fixed costs once, and reads
 //! and writes a hash that several of them touch once. A decision that arrives alone
 //! goes out alone, at once: batching adds no wait, it only fills while the batches
-//! already sent are in flight (at most [`IN_FLIGHT`] of them).
+//! already sent are in flight (at most [`IN_FLIGHT`] rounds of them).
 //!
-//! A batch goes to one server only: on a cluster every key of a script call must share
-//! one hash slot, so each decision part there is its own call (a batch of one).
+//! On a cluster every key of a script call must share one hash slot, so the decisions
+//! taken together are sent as one call per slot (hash tag): an account's concurrent
+//! decisions still share calls.
 
 use crate::link::Link;
 use crate::scripts::Params;
@@ -42,6 +43,9 @@ pub(crate) struct LimitArg {
 
 /// One decision (or on a cluster, one slot's part of it) for the decision script.
 pub(crate) struct Call {
+    /// The hash tag every key shares (empty on a single server): calls are batched
+    /// only with calls of the same tag.
+    pub(crate) slot: String,
     /// The hashes it uses; indices below are 1-based into this list.
     pub(crate) keys: Vec<String>,
     /// Whether to consume when everything fits (false: an earlier part refused).
@@ -219,42 +223,59 @@ impl Batcher {
     }
 }
 
-/// Takes whatever decisions are waiting (up to [`MAX_BATCH`]) whenever a batch may go
-/// out, and sends them as one call.
+/// Takes whatever decisions are waiting (up to [`MAX_BATCH`]) whenever a round may go
+/// out, and sends them as one call per slot.
 async fn serve(link: Arc<Link>, mut queue: mpsc::UnboundedReceiver<Job>) {
-    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    let rounds = Arc::new(Semaphore::new(IN_FLIGHT));
     while let Some(first) = queue.recv().await {
-        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+        let Ok(round) = Arc::clone(&rounds).acquire_owned().await else {
             return;
         };
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
             match queue.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(job) => jobs.push(job),
                 Err(_) => break,
             }
         }
         // A caller that gave up (its timeout passed) is not decided for.
-        batch.retain(|job| !job.reply.is_closed());
-        if batch.is_empty() {
-            continue;
+        jobs.retain(|job| !job.reply.is_closed());
+        let round = Arc::new(round);
+        for batch in by_slot(jobs) {
+            let (link, round) = (Arc::clone(&link), Arc::clone(&round));
+            tokio::spawn(async move {
+                run_batch(&link, batch).await;
+                drop(round);
+            });
         }
-        let link = Arc::clone(&link);
-        tokio::spawn(async move {
-            let calls: Vec<&Call> = batch.iter().map(|job| &job.call).collect();
-            let invocation = invocation(&link.scripts.decide, &calls);
-            let result: Result<Vec<i64>, StoreError> = link.run(&invocation).await;
-            drop(slot);
-            let replies = match &result {
-                Ok(values) => split(values, &calls),
-                Err(error) => calls.iter().map(|_| Err(error.clone())).collect(),
-            };
-            drop(calls);
-            for (job, reply) in batch.into_iter().zip(replies) {
-                // The caller may have stopped waiting; nothing to do then.
-                let _ = job.reply.send(reply);
-            }
-        });
+    }
+}
+
+/// `jobs` grouped by slot, each group in arrival order.
+fn by_slot(jobs: Vec<Job>) -> Vec<Vec<Job>> {
+    let mut groups: Vec<Vec<Job>> = Vec::new();
+    for job in jobs {
+        match groups.iter_mut().find(|g| g[0].call.slot == job.call.slot) {
+            Some(group) => group.push(job),
+            None => groups.push(vec![job]),
+        }
+    }
+    groups
+}
+
+/// Sends one batch and hands each decision its reply.
+async fn run_batch(link: &Link, batch: Vec<Job>) {
+    let calls: Vec<&Call> = batch.iter().map(|job| &job.call).collect();
+    let invocation = invocation(&link.scripts.decide, &calls);
+    let result: Result<Vec<i64>, StoreError> = link.run(&invocation).await;
+    let replies = match &result {
+        Ok(values) => split(values, &calls),
+        Err(error) => calls.iter().map(|_| Err(error.clone())).collect(),
+    };
+    drop(calls);
+    for (job, reply) in batch.into_iter().zip(replies) {
+        // The caller may have stopped waiting; nothing to do then.
+        let _ = job.reply.send(reply);
     }
 }
 
@@ -264,6 +285,7 @@ mod tests {
 
     fn call(keys: &[&str], limits: usize, guard: Option<(usize, u64)>) -> Call {
         Call {
+            slot: String::new(),
             keys: keys.iter().map(|k| (*k).to_owned()).collect(),
             consume: true,
             lease: "7".to_owned(),

@@ -65,6 +65,7 @@ impl RedisStore {
         let records = generation.map(|_| crate::registry::records_hash(subjects.account));
         for (p, part) in parts.iter().enumerate() {
             let mut call = Call {
+                slot: part.tag.clone(),
                 keys: part.keys.clone(),
                 consume: go,
                 lease: lease.clone(),
@@ -128,21 +129,18 @@ impl RedisStore {
         Ok(reply::decision(limits, &checks, dimensions, blocked, at))
     }
 
-    /// Runs one decision part: on one server in the batcher's next batch, on a cluster
-    /// (where a call's keys must share a slot) on its own. Bounded by the timeout.
+    /// Runs one decision part in the batcher's next round (see [`crate::batch`]),
+    /// bounded by the timeout.
     async fn decide_call(&self, call: Call) -> Result<Vec<i64>, StoreError> {
-        if !self.cluster {
-            let batcher = self
-                .batcher
-                .get_or_init(|| Batcher::start(Arc::clone(&self.link)));
-            let timeout = self.link.timeout;
-            match tokio::time::timeout(timeout, batcher.decide(call)).await {
-                Err(_) => return Err(StoreError::Timeout(millis(timeout))),
-                Ok(Ok(reply)) => return reply,
-                Ok(Err(returned)) => return self.decide_alone(returned).await,
-            }
+        let batcher = self
+            .batcher
+            .get_or_init(|| Batcher::start(Arc::clone(&self.link)));
+        let timeout = self.link.timeout;
+        match tokio::time::timeout(timeout, batcher.decide(call)).await {
+            Err(_) => Err(StoreError::Timeout(millis(timeout))),
+            Ok(Ok(reply)) => reply,
+            Ok(Err(returned)) => self.decide_alone(returned).await,
         }
-        self.decide_alone(call).await
     }
 
     /// Runs one decision part as its own script call.

@@ -13,8 +13,8 @@ use floodgate_store::Subjects;
 /// Limits whose counters share one hash slot.
 #[derive(Debug, Default)]
 pub(crate) struct Part {
-    /// The hash tag of the part's slot.
-    tag: String,
+    /// The hash tag of the part's slot (empty on a single server).
+    pub(crate) tag: String,
     /// Whether the part holds global limits (the reservations of a cluster decision).
     pub(crate) global: bool,
     /// Hash names, in `KEYS` order.

@@ -24,7 +24,7 @@ pub struct RedisStore {
     pub(crate) link: Arc<Link>,
     /// Whether limits must be split by hash slot (see [`plan`]).
     pub(crate) cluster: bool,
-    /// On one server, the task that coalesces concurrent decisions into batches (see
+    /// The task that coalesces concurrent decisions into shared script calls (see
     /// [`crate::batch`]); started by the first decision, inside its runtime.
     pub(crate) batcher: OnceLock<Batcher>,
 }

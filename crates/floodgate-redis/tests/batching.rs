@@ -1,6 +1,7 @@
-//! Concurrent decisions on one server share batched script calls: each stays
-//! all-or-nothing and sees what the decisions before it consumed, a stale one consumes
-//! nothing without disturbing the rest, and far fewer calls than decisions reach Redis.
+//! Concurrent decisions share batched script calls, on one server and per slot on a
+//! cluster: each stays all-or-nothing and sees what the decisions before it consumed, a
+//! stale one consumes nothing without disturbing the rest, and fewer calls than
+//! decisions reach Redis.
 
 mod support;
 
@@ -8,7 +9,7 @@ use floodgate_core::{Costs, LeaseId, Limit, Scope, Unit, Window, NANOS_PER_SEC};
 use floodgate_redis::{RedisConfig, RedisStore};
 use floodgate_store::{DecideRequest, Store, StoreError, Subjects};
 use std::sync::Arc;
-use support::RedisServer;
+use support::{RedisCluster, RedisServer};
 
 /// `EVALSHA` calls the server has run since its statistics were last reset.
 fn evalsha_calls(server: &RedisServer) -> u64 {
@@ -25,40 +26,18 @@ fn key_name(i: usize) -> String {
     format!("key-{i}")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_decisions_share_calls_and_admit_exactly_the_limits() {
-    let server = RedisServer::start();
-    let store = Arc::new(
-        RedisStore::connect(&RedisConfig::single(server.url()))
-            .await
-            .unwrap(),
-    );
-    // Every key may do 7 an hour; the account 45 a day between its 10 keys (70 > 45), and
-    // 30 slots of concurrency that no decision here releases.
-    let limits = Arc::new(vec![
-        Limit::new(Scope::Key, Unit::Requests, Window::HOUR, 7, "m"),
-        Limit::new(Scope::Account, Unit::Requests, Window::DAY, 45, "m"),
-        Limit::new(
-            Scope::Account,
-            Unit::ConcurrentJobs,
-            Window::Concurrent {
-                lease_ttl: 60 * NANOS_PER_SEC,
-            },
-            1_000,
-            "m",
-        ),
-    ]);
-    server.cli(&["config", "resetstat"]);
+/// 400 concurrent decisions over 10 keys of `account`: every key may do 7 an hour, the
+/// account 45 a day between them (70 > 45), with a concurrency slot per decision that
+/// nothing releases. Returns how many each key got admitted.
+async fn burst(store: &Arc<RedisStore>, account: &'static str) -> [u32; 10] {
+    let limits = Arc::new(limits());
     let mut tasks = Vec::new();
     for i in 0..400usize {
-        let (store, limits) = (Arc::clone(&store), Arc::clone(&limits));
+        let (store, limits) = (Arc::clone(store), Arc::clone(&limits));
         tasks.push(tokio::spawn(async move {
             let key = key_name(i % 10);
             let request = DecideRequest {
-                subjects: Subjects {
-                    key: &key,
-                    account: "acct",
-                },
+                subjects: Subjects { key: &key, account },
                 limits: &limits,
                 costs: &Costs::one_request().with(Unit::ConcurrentJobs, 1),
                 lease: LeaseId(i as u64),
@@ -79,30 +58,89 @@ async fn concurrent_decisions_share_calls_and_admit_exactly_the_limits() {
         let (key, allowed) = task.await.unwrap();
         per_key[key] += u32::from(allowed);
     }
+    per_key
+}
+
+fn limits() -> Vec<Limit> {
+    vec![
+        Limit::new(Scope::Key, Unit::Requests, Window::HOUR, 7, "m"),
+        Limit::new(Scope::Account, Unit::Requests, Window::DAY, 45, "m"),
+        Limit::new(
+            Scope::Account,
+            Unit::ConcurrentJobs,
+            Window::Concurrent {
+                lease_ttl: 60 * NANOS_PER_SEC,
+            },
+            1_000,
+            "m",
+        ),
+    ]
+}
+
+/// Asserts the burst's outcome, and that every admitted decision holds exactly one slot.
+async fn assert_exact(store: &RedisStore, account: &str, per_key: [u32; 10]) {
     assert_eq!(per_key.iter().sum::<u32>(), 45, "the account's daily quota");
     assert!(
         per_key.iter().all(|&n| n <= 7),
         "every key's hourly limit: {per_key:?}"
     );
-    let calls = evalsha_calls(&server);
-    assert!(
-        calls < 400,
-        "400 concurrent decisions went out as {calls} script calls: no batching"
-    );
-
-    // Every admitted decision holds exactly one slot, and nothing else does.
     let inspection = store
         .inspect(
             &Subjects {
                 key: &key_name(0),
-                account: "acct",
+                account,
             },
-            &limits,
+            &limits(),
         )
         .await
         .unwrap();
     assert_eq!(inspection.dimensions[1].remaining, 0);
     assert_eq!(inspection.dimensions[2].remaining, 1_000 - 45);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_decisions_share_calls_and_admit_exactly_the_limits() {
+    let server = RedisServer::start();
+    let store = Arc::new(
+        RedisStore::connect(&RedisConfig::single(server.url()))
+            .await
+            .unwrap(),
+    );
+    server.cli(&["config", "resetstat"]);
+    let per_key = burst(&store, "acct").await;
+    let calls = evalsha_calls(&server);
+    assert!(
+        calls < 400,
+        "400 concurrent decisions went out as {calls} script calls: no batching"
+    );
+    assert_exact(&store, "acct", per_key).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_each_slot_batches_its_own_decisions() {
+    let cluster = RedisCluster::start();
+    let store = Arc::new(
+        RedisStore::connect(&RedisConfig::cluster(cluster.urls()))
+            .await
+            .unwrap(),
+    );
+    for node in &cluster.nodes {
+        node.cli(&["config", "resetstat"]);
+    }
+    // Three accounts at once, whose slots may sit on different primaries.
+    let (a, b, c) = tokio::join!(
+        burst(&store, "acct-a"),
+        burst(&store, "acct-b"),
+        burst(&store, "acct-c")
+    );
+    let calls: u64 = cluster.nodes.iter().map(evalsha_calls).sum();
+    assert!(
+        calls < 1_200,
+        "1,200 concurrent decisions went out as {calls} script calls: no batching"
+    );
+    assert_exact(&store, "acct-a", a).await;
+    assert_exact(&store, "acct-b", b).await;
+    assert_exact(&store, "acct-c", c).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
