@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The decision script's cost on Redis, in instructions, unaffected by other load on the
+# machine: redis-server runs under valgrind's callgrind, and the instructions it spends
+# per decision are measured for batches of 1, 4, 12 and 32 decisions per call (the
+# benchmark's three-dimension decision: requests per minute per key, tokens per minute
+# per account, requests per day per key; 64 keys over 8 accounts), beside a one-line
+# `return 1` script with no arguments (the cost of a script call itself).
+#
+# Each figure is the difference between a run of 300 calls and a run of 100 calls on a
+# fresh server, divided by the 200 calls' decisions, so start-up and shutdown cancel out.
+#
+# Usage: bench/redis-script.sh            (about 4 minutes)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh redis-server
+command -v redis-benchmark >/dev/null || scripts/install-deps.sh redis-tools
+command -v valgrind >/dev/null || scripts/install-deps.sh valgrind
+
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+cat crates/floodgate-redis/src/lua/lib.lua crates/floodgate-redis/src/lua/decide.lua \
+  >"$dir/decide.lua"
+echo "return 1" >"$dir/return1.lua"
+
+# The arguments of one call deciding `$1` requests, as `src/batch.rs` lays them out.
+batch_args() {
+  local count=$1 keys="" args="" hashes=0 i account key_hash account_hash
+  declare -A index
+  for i in $(seq 1 "$count"); do
+    account=$(((i - 1) % 8 + 1))
+    key_hash="fg:{a$account}:k:k$i"
+    account_hash="fg:{a$account}:a"
+    for hash in "$key_hash" "$account_hash"; do
+      if [ -z "${index[$hash]:-}" ]; then
+        hashes=$((hashes + 1))
+        index[$hash]=$hashes
+        keys="$keys $hash"
+      fi
+    done
+    args="$args 1 $i 0 0 0 3 ${index[$key_hash]} 1 1 ${index[$account_hash]} 2 100 ${index[$key_hash]} 3 1"
+  done
+  echo "$hashes $keys $count 3" \
+    "rpm#1000000000 r 60 60000000000 1000000000 0" \
+    "tpm#1000000000000 r 1 1000000000000 1000000000000 0" \
+    "day#1000000000000 d 0 0 1000000000000 0 $args"
+}
+
+# Instructions a fresh redis-server spends from start to shutdown, having run `$3` calls
+# of script `$1` with arguments `$2`.
+instructions() {
+  local script=$1 args=$2 calls=$3 port out pid sha
+  port=$((19600 + RANDOM % 300))
+  out="$dir/callgrind.$port"
+  valgrind --tool=callgrind --callgrind-out-file="$out" redis-server --port "$port" \
+    --bind 127.0.0.1 --save "" --appendonly no >/dev/null 2>&1 &
+  pid=$!
+  for _ in $(seq 300); do
+    redis-cli -p "$port" ping >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  sha=$(redis-cli -p "$port" script load "$(cat "$script")")
+  # shellcheck disable=SC2086
+  redis-benchmark -p "$port" -n "$calls" -c 1 -q evalsha "$sha" $args >/dev/null
+  redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+  wait "$pid" || true
+  awk '/^summary:/ { print $2 }' "$out"
+}
+
+per_decision() {
+  local script=$1 args=$2 decisions=$3 small large
+  small=$(instructions "$script" "$args" 100)
+  large=$(instructions "$script" "$args" 300)
+  echo $(((large - small) / 200 / decisions))
+}
+
+echo "== Redis decision script, instructions on the server (callgrind)"
+echo "machine: $(nproc) cores; $(redis-server --version | awk '{ print $1, $2, $3 }')"
+echo "return 1, no arguments, per call: $(per_decision "$dir/return1.lua" 0 1)"
+for size in 1 4 12 32; do
+  echo "decision script, $size per call, per decision: $(per_decision "$dir/decide.lua" "$(batch_args "$size")" "$size")"
+done
