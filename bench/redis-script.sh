@@ -9,9 +9,22 @@
 # Each figure is the difference between a run of 300 calls and a run of 100 calls on a
 # fresh server, divided by the 200 calls' decisions, so start-up and shutdown cancel out.
 #
-# Usage: bench/redis-script.sh            (about 4 minutes)
+# With --previous REV, the same decision under the one-decision script of an earlier
+# commit (before batching, e.g. f92cb44) is measured too, with the ratio.
+#
+# Usage: bench/redis-script.sh [--previous REV]      (about 1 minute)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+previous=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --previous) previous="$2"; shift ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+  shift
+done
 
 scripts/install-deps.sh redis-server
 command -v redis-benchmark >/dev/null || scripts/install-deps.sh redis-tools
@@ -22,6 +35,10 @@ trap 'rm -rf "$dir"' EXIT
 cat crates/floodgate-redis/src/lua/lib.lua crates/floodgate-redis/src/lua/decide.lua \
   >"$dir/decide.lua"
 echo "return 1" >"$dir/return1.lua"
+if [ -n "$previous" ]; then
+  git show "$previous:crates/floodgate-redis/src/lua/lib.lua" >"$dir/previous.lua"
+  git show "$previous:crates/floodgate-redis/src/lua/decide.lua" >>"$dir/previous.lua"
+fi
 
 # The arguments of one call deciding `$1` requests, as `src/batch.rs` lays them out.
 batch_args() {
@@ -77,6 +94,21 @@ per_decision() {
 echo "== Redis decision script, instructions on the server (callgrind)"
 echo "machine: $(nproc) cores; $(redis-server --version | awk '{ print $1, $2, $3 }')"
 echo "return 1, no arguments, per call: $(per_decision "$dir/return1.lua" 0 1)"
+declare -A cost
 for size in 1 4 12 32; do
-  echo "decision script, $size per call, per decision: $(per_decision "$dir/decide.lua" "$(batch_args "$size")" "$size")"
+  cost[$size]=$(per_decision "$dir/decide.lua" "$(batch_args "$size")" "$size")
+  echo "decision script, $size per call, per decision: ${cost[$size]}"
 done
+if [ -n "$previous" ]; then
+  # The one-decision script's layout: KEYS, then consume, lease, abuse index, and 8
+  # arguments per limit.
+  old=$(per_decision "$dir/previous.lua" "2 fg:{a1}:k:k1 fg:{a1}:a 1 1 0 \
+1 rpm#1000000000 r 60 60000000000 1000000000 1 0 \
+2 tpm#1000000000000 r 1 1000000000000 1000000000000 100 0 \
+1 day#1000000000000 d 0 0 1000000000000 1 0" 1)
+  echo "previous script ($previous), one decision per call: $old"
+  for size in 1 12 32; do
+    awk -v n="${cost[$size]}" -v o="$old" -v s="$size" \
+      'BEGIN { printf "ratio, %d per call / previous: %.2f\n", s, n / o }'
+  done
+fi
