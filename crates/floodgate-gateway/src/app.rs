@@ -72,7 +72,14 @@ mod tests {
             assert!(own_endpoint(own), "{own}");
         }
         // The router matches exact paths only: these reach its fallback, the proxy.
-        for proxied in ["/api/v1/txt2img", "/healthz/", "/metrics/x", "/", "", "/v1/admin"] {
+        for proxied in [
+            "/api/v1/txt2img",
+            "/healthz/",
+            "/metrics/x",
+            "/",
+            "",
+            "/v1/admin",
+        ] {
             assert!(!own_endpoint(proxied), "{proxied}");
         }
     }

@@ -1,4 +1,5 @@
-//! Resolved limits per (key, model), cached for the life of one configuration.
+//! Resolved limits per (key, model), cached for the life of one configuration, with what
+//! the response headers and the upstream request need to know about them.
 //!
 //! Resolution walks up to eight layers of rules and allocates the result; doing it once
 //! per (key, model) keeps it off the hot path. The cache lives inside the installed
@@ -6,6 +7,7 @@
 
 use crate::auth::Caller;
 use crate::headers::HeaderPlan;
+use crate::identity::Identity;
 use floodgate_config::KeyHash;
 use floodgate_core::policy::{resolve, ModelSpec, Policy, ResolveError};
 use floodgate_core::{Limit, Window};
@@ -23,11 +25,13 @@ pub(crate) struct Resolved {
     pub(crate) concurrent: bool,
     /// Whether any limit counts tokens, which are reserved and then settled.
     pub(crate) tokens: bool,
+    /// The key's identity headers for the upstream.
+    pub(crate) identity: Identity,
 }
 
 impl Resolved {
-    /// Prepares `limits` for use.
-    pub(crate) fn new(limits: Vec<Limit>) -> Self {
+    /// Prepares `limits`, those of `caller`, for use.
+    pub(crate) fn new(limits: Vec<Limit>, caller: &Caller<'_>) -> Self {
         let concurrent = limits
             .iter()
             .any(|l| matches!(l.window, Window::Concurrent { .. }));
@@ -38,6 +42,7 @@ impl Resolved {
             plan,
             concurrent,
             tokens,
+            identity: Identity::new(caller),
         }
     }
 }
@@ -66,7 +71,7 @@ impl LimitCache {
             }
         }
         let limits = resolve(policy, &caller.key.info, caller.account, &model.name)?;
-        let resolved = Arc::new(Resolved::new(limits));
+        let resolved = Arc::new(Resolved::new(limits, caller));
         if let Ok(mut map) = self.map.write() {
             map.entry(caller.hash)
                 .or_default()

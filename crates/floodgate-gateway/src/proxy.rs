@@ -332,7 +332,11 @@ async fn proxy(
         });
 
     let mut parts = parts;
-    crate::identity::apply(&mut parts.headers, caller, config.server.forward_api_key);
+    crate::identity::apply(
+        &mut parts.headers,
+        &resolved.identity,
+        config.server.forward_api_key,
+    );
     let forwarding = Instant::now();
     let forwarded = match &snapshot.upstream {
         Some(upstream) => {
