@@ -11,8 +11,9 @@ use crate::identity::Identity;
 use floodgate_config::KeyHash;
 use floodgate_core::policy::{resolve, ModelSpec, Policy, ResolveError};
 use floodgate_core::{Limit, Window};
+use metrics::Counter;
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 /// The limits of one (key, model), with what the headers need to know about them.
 #[derive(Debug)]
@@ -27,6 +28,8 @@ pub(crate) struct Resolved {
     pub(crate) tokens: bool,
     /// The key's identity headers for the upstream.
     pub(crate) identity: Identity,
+    /// The allowed-decisions counter of the key's tier and this model, once counted.
+    pub(crate) allowed: OnceLock<Counter>,
 }
 
 impl Resolved {
@@ -43,12 +46,17 @@ impl Resolved {
             concurrent,
             tokens,
             identity: Identity::new(caller),
+            allowed: OnceLock::new(),
         }
     }
 }
 
+/// foldhash rather than SipHash: the cache is read on every request, its keys are key
+/// hashes (already uniformly spread) and model names from the configuration.
+type Fast = foldhash::fast::RandomState;
+
 /// Per-key maps of per-model resolutions.
-type ByKey = HashMap<KeyHash, HashMap<Arc<str>, Arc<Resolved>>>;
+type ByKey = HashMap<KeyHash, HashMap<Arc<str>, Arc<Resolved>, Fast>, Fast>;
 
 /// The cache. Reads take a shared lock briefly and never across an await.
 #[derive(Debug, Default)]

@@ -289,6 +289,7 @@ async fn proxy(
         tier: &caller.account.tier,
         model: &model.name,
         limits: &resolved.limits,
+        allowed: &resolved.allowed,
     };
     seen.outcome = Some(state.metrics().decided(decided, decision.as_ref()));
     if let Some(decision) = &decision {
