@@ -241,7 +241,7 @@ async fn proxy(
                 path: parts.uri.path().to_owned(),
             }
         })?;
-    let route = &route.route;
+    let (route, prepared) = (&route.route, route.fixed.as_ref());
     let poll =
         crate::jobs::polled(snapshot, parts.uri.path()).map(|(j, task)| (j, task.to_owned()));
     let length = content_length(&parts.headers)?;
@@ -253,7 +253,7 @@ async fn proxy(
             });
         }
     }
-    let target = target::extract(config, route, &parts.headers, length, body).await?;
+    let target = target::extract(config, route, prepared, &parts.headers, length, body).await?;
     let model = target.model;
     seen.model = Some(Arc::clone(&model.name));
     let lease = state.next_lease();

@@ -4,8 +4,9 @@
 //! Patterns are split once when a configuration is installed, so matching a request is a
 //! walk over its path segments with no allocation.
 
+use crate::target::FixedModel;
 use axum::http::Method;
-use floodgate_config::Route;
+use floodgate_config::{Config, Route};
 
 /// One segment of a compiled pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,12 +75,14 @@ pub(crate) struct CompiledRoute {
     pattern: PathPattern,
     /// The route as configured (model source, cost field, upload limit).
     pub(crate) route: Route,
+    /// Its fixed model as `config` knows it, if it has one.
+    pub(crate) fixed: Option<FixedModel>,
 }
 
 impl CompiledRoute {
-    /// Compiles a configured route; a method that is not a valid token matches nothing
+    /// Compiles a route of `config`; a method that is not a valid token matches nothing
     /// rather than everything.
-    pub(crate) fn new(route: &Route) -> Self {
+    pub(crate) fn new(route: &Route, config: &Config) -> Self {
         let method = route.method.as_deref().map(|m| {
             Method::from_bytes(m.to_ascii_uppercase().as_bytes()).unwrap_or(Method::CONNECT)
         });
@@ -87,6 +90,7 @@ impl CompiledRoute {
             method,
             pattern: PathPattern::new(&route.path),
             route: route.clone(),
+            fixed: FixedModel::new(config, route),
         }
     }
 }
@@ -108,7 +112,7 @@ mod tests {
     use floodgate_config::ModelSource;
 
     fn route(method: Option<&str>, path: &str) -> CompiledRoute {
-        CompiledRoute::new(&Route {
+        let route = Route {
             method: method.map(Into::into),
             path: path.into(),
             model: ModelSource::Fixed("m".into()),
@@ -116,7 +120,9 @@ mod tests {
             max_upload_bytes: None,
             job: None,
             line: 1,
-        })
+        };
+        let config = Config::from_str("", std::path::Path::new("test.toml")).unwrap();
+        CompiledRoute::new(&route, &config)
     }
 
     #[test]
