@@ -130,7 +130,10 @@ async fn run(
     });
     let (done_tx, done_rx) = watch::channel(());
     let mut builder = http1::Builder::new();
-    builder.half_close(false);
+    // A response's head and a small body are copied into one buffer and leave in one
+    // send, rather than gathered from a queue of buffers into a writev: the same one
+    // system call, for fewer instructions.
+    builder.half_close(false).writev(false);
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
