@@ -41,7 +41,10 @@ struct Seen {
 
 /// The handler of every route that is not one of the gateway's own endpoints.
 pub(crate) async fn handle(State(state): State<Arc<GatewayState>>, request: Request) -> Response {
-    let started = Instant::now();
+    // Only the access log reads the request's start: a clock read costs 25-85 ns on a
+    // virtual machine, and a request already makes several for the metrics and timers.
+    let started =
+        tracing::enabled!(target: "floodgate::access", tracing::Level::DEBUG).then(Instant::now);
     let snapshot = state.snapshot();
     let refreshed;
     let authenticated = match auth::authenticate(&snapshot.config, request.headers()) {
@@ -84,7 +87,7 @@ pub(crate) async fn handle(State(state): State<Arc<GatewayState>>, request: Requ
         model = seen.model.as_deref(),
         decision = seen.outcome.map(Outcome::as_str),
         status = response.status().as_u16(),
-        latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        latency_us = started.map(|s| u64::try_from(s.elapsed().as_micros()).unwrap_or(u64::MAX)),
         "request"
     );
     response
