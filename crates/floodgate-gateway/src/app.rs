@@ -35,9 +35,52 @@ pub fn app(state: Arc<GatewayState>) -> Router {
         .with_state(state)
 }
 
+/// Whether `path` is one of the gateway's own endpoints (health, readiness, metrics, the
+/// key owner's endpoints, anything under the admin API), which [`app`] routes; every other
+/// path goes to its fallback, the proxy. The server hands such paths to the proxy directly,
+/// without the router's path lookup and boxed service call; keep this in step with [`app`].
+pub(crate) fn own_endpoint(path: &str) -> bool {
+    matches!(
+        path,
+        HEALTH_PATH | READY_PATH | METRICS_PATH | RATE_LIMITS_PATH | RATE_LIMIT_LOGS_PATH
+    ) || path.starts_with(ADMIN_PATH)
+}
+
 /// The router of a listener that serves only `/metrics` (`[server] metrics_listen`).
 pub fn metrics_app(state: Arc<GatewayState>) -> Router {
     Router::new()
         .route(METRICS_PATH, get(metrics::own_listener_handler))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_endpoints_go_to_the_router_and_everything_else_to_the_proxy() {
+        for own in [
+            HEALTH_PATH,
+            READY_PATH,
+            METRICS_PATH,
+            RATE_LIMITS_PATH,
+            RATE_LIMIT_LOGS_PATH,
+            "/admin",
+            "/admin/v1/keys",
+            "/admin/v1/nothing-here",
+        ] {
+            assert!(own_endpoint(own), "{own}");
+        }
+        // The router matches exact paths only: these reach its fallback, the proxy.
+        for proxied in [
+            "/api/v1/txt2img",
+            "/healthz/",
+            "/metrics/x",
+            "/",
+            "",
+            "/v1/admin",
+        ] {
+            assert!(!own_endpoint(proxied), "{proxied}");
+        }
+    }
 }

@@ -16,29 +16,44 @@ const ACCOUNT: HeaderName = HeaderName::from_static("x-floodgate-account");
 const TIER: HeaderName = HeaderName::from_static("x-floodgate-tier");
 const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
-/// Rewrites a request's headers for the upstream.
-pub(crate) fn apply(headers: &mut HeaderMap, caller: &Caller<'_>, forward_api_key: bool) {
-    let spoofed: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| name.as_str().starts_with(PREFIX))
-        .cloned()
-        .collect();
-    for name in spoofed {
-        headers.remove(name);
-    }
-    if !forward_api_key {
-        headers.remove(header::AUTHORIZATION);
-        headers.remove(X_API_KEY);
-    }
-    for (name, value) in [
-        (KEY_ID, caller.key_id()),
-        (ACCOUNT, &*caller.account.id),
-        (TIER, &*caller.account.tier),
-    ] {
+/// A caller's identity headers, made once per key and configuration (they are kept with
+/// its resolved limits) rather than per request.
+#[derive(Debug, Clone)]
+pub(crate) struct Identity {
+    /// Key id, account and tier; `None` for an id a header cannot carry.
+    values: [(HeaderName, Option<HeaderValue>); 3],
+}
+
+impl Identity {
+    /// The headers telling the upstream who `caller` is.
+    pub(crate) fn new(caller: &Caller<'_>) -> Self {
         // Ids come from the config, which may hold characters a header cannot carry;
         // such a value is left out rather than failing the request.
-        if let Ok(value) = HeaderValue::from_str(value) {
-            headers.insert(name, value);
+        let value = |v: &str| HeaderValue::from_str(v).ok();
+        Self {
+            values: [
+                (KEY_ID, value(caller.key_id())),
+                (ACCOUNT, value(&caller.account.id)),
+                (TIER, value(&caller.account.tier)),
+            ],
+        }
+    }
+}
+
+/// Rewrites a request's headers for the upstream.
+pub(crate) fn apply(headers: &mut HeaderMap, identity: &Identity, forward_api_key: bool) {
+    let dropped = |name: &HeaderName| {
+        name.as_str().starts_with(PREFIX)
+            || (!forward_api_key && (name == header::AUTHORIZATION || name == X_API_KEY))
+    };
+    // One pass over the few names a request has finds what goes, rather than a lookup
+    // per name that might be there.
+    while let Some(name) = headers.keys().find(|name| dropped(name)).cloned() {
+        headers.remove(name);
+    }
+    for (name, value) in &identity.values {
+        if let Some(value) = value {
+            headers.insert(name.clone(), value.clone());
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Resolved limits per (key, model), cached for the life of one configuration.
+//! Resolved limits per (key, model), cached for the life of one configuration, with what
+//! the response headers and the upstream request need to know about them.
 //!
 //! Resolution walks up to eight layers of rules and allocates the result; doing it once
 //! per (key, model) keeps it off the hot path. The cache lives inside the installed
@@ -6,11 +7,13 @@
 
 use crate::auth::Caller;
 use crate::headers::HeaderPlan;
+use crate::identity::Identity;
 use floodgate_config::KeyHash;
 use floodgate_core::policy::{resolve, ModelSpec, Policy, ResolveError};
 use floodgate_core::{Limit, Window};
+use metrics::Counter;
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 /// The limits of one (key, model), with what the headers need to know about them.
 #[derive(Debug)]
@@ -23,11 +26,15 @@ pub(crate) struct Resolved {
     pub(crate) concurrent: bool,
     /// Whether any limit counts tokens, which are reserved and then settled.
     pub(crate) tokens: bool,
+    /// The key's identity headers for the upstream.
+    pub(crate) identity: Identity,
+    /// The allowed-decisions counter of the key's tier and this model, once counted.
+    pub(crate) allowed: OnceLock<Counter>,
 }
 
 impl Resolved {
-    /// Prepares `limits` for use.
-    pub(crate) fn new(limits: Vec<Limit>) -> Self {
+    /// Prepares `limits`, those of `caller`, for use.
+    pub(crate) fn new(limits: Vec<Limit>, caller: &Caller<'_>) -> Self {
         let concurrent = limits
             .iter()
             .any(|l| matches!(l.window, Window::Concurrent { .. }));
@@ -38,12 +45,18 @@ impl Resolved {
             plan,
             concurrent,
             tokens,
+            identity: Identity::new(caller),
+            allowed: OnceLock::new(),
         }
     }
 }
 
+/// foldhash rather than SipHash: the cache is read on every request, its keys are key
+/// hashes (already uniformly spread) and model names from the configuration.
+type Fast = foldhash::fast::RandomState;
+
 /// Per-key maps of per-model resolutions.
-type ByKey = HashMap<KeyHash, HashMap<Arc<str>, Arc<Resolved>>>;
+type ByKey = HashMap<KeyHash, HashMap<Arc<str>, Arc<Resolved>, Fast>, Fast>;
 
 /// The cache. Reads take a shared lock briefly and never across an await.
 #[derive(Debug, Default)]
@@ -66,7 +79,7 @@ impl LimitCache {
             }
         }
         let limits = resolve(policy, &caller.key.info, caller.account, &model.name)?;
-        let resolved = Arc::new(Resolved::new(limits));
+        let resolved = Arc::new(Resolved::new(limits, caller));
         if let Ok(mut map) = self.map.write() {
             map.entry(caller.hash)
                 .or_default()

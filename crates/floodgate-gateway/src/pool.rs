@@ -115,7 +115,9 @@ impl Pool {
             let c = &connections[i];
             if c.sender.is_closed() {
                 connections.swap_remove(i);
-            } else if c.sender.is_ready() && c.authority == *authority {
+            // Byte equality, not Authority's case-insensitive comparison: every request
+            // names its upstream as the configuration wrote it, and this runs per request.
+            } else if c.sender.is_ready() && c.authority.as_str() == authority.as_str() {
                 return Some(connections.swap_remove(i).sender);
             }
         }
@@ -144,7 +146,11 @@ async fn connect(authority: &Authority) -> Result<SendRequest<UpstreamBody>, Sen
     if let Err(e) = socket2::SockRef::from(&tcp).set_tcp_keepalive(&keepalive) {
         tracing::debug!(error = %e, "TCP keepalive not set on an upstream connection");
     }
-    let (mut sender, connection) = http1::handshake(TokioIo::new(tcp))
+    // As on the gateway's own connections: head and body copied into one buffer, one
+    // send per request.
+    let (mut sender, connection) = http1::Builder::new()
+        .writev(false)
+        .handshake(TokioIo::new(tcp))
         .await
         .map_err(SendError::Request)?;
     tokio::spawn(async move {

@@ -4,8 +4,9 @@
 //! Patterns are split once when a configuration is installed, so matching a request is a
 //! walk over its path segments with no allocation.
 
+use crate::target::FixedModel;
 use axum::http::Method;
-use floodgate_config::Route;
+use floodgate_config::{Config, Route};
 
 /// One segment of a compiled pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +24,9 @@ pub(crate) struct PathPattern {
     segments: Vec<Segment>,
     /// Whether a trailing `*` takes the rest of the path (one segment or more).
     rest: bool,
+    /// For a pattern of literal segments only, the one path of its length that matches:
+    /// `/` and the segments joined by `/`.
+    exact: Option<Box<str>>,
 }
 
 impl PathPattern {
@@ -38,11 +42,48 @@ impl PathPattern {
         if rest {
             segments.pop();
         }
-        Self { segments, rest }
+        let exact = (!rest)
+            .then(|| {
+                segments
+                    .iter()
+                    .try_fold(String::new(), |mut exact, s| match s {
+                        Segment::Literal(text) => {
+                            exact.push('/');
+                            exact.push_str(text);
+                            Some(exact)
+                        }
+                        Segment::Any => None,
+                    })
+            })
+            .flatten()
+            .map(|exact| {
+                if exact.is_empty() {
+                    "/".into()
+                } else {
+                    exact.into()
+                }
+            });
+        Self {
+            segments,
+            rest,
+            exact,
+        }
     }
 
     /// Whether `path` matches.
     pub(crate) fn matches(&self, path: &str) -> bool {
+        // A path as long as the literal pattern's own text, starting with `/`, has the
+        // same segments only if it is that text: comparing bytes settles it.
+        if let Some(exact) = &self.exact {
+            if path.len() == exact.len() && path.starts_with('/') {
+                return path == &**exact;
+            }
+        }
+        self.walk(path)
+    }
+
+    /// Whether `path` matches, segment by segment.
+    fn walk(&self, path: &str) -> bool {
         let mut parts = segments(path);
         for segment in &self.segments {
             match (segment, parts.next()) {
@@ -74,12 +115,14 @@ pub(crate) struct CompiledRoute {
     pattern: PathPattern,
     /// The route as configured (model source, cost field, upload limit).
     pub(crate) route: Route,
+    /// Its fixed model as `config` knows it, if it has one.
+    pub(crate) fixed: Option<FixedModel>,
 }
 
 impl CompiledRoute {
-    /// Compiles a configured route; a method that is not a valid token matches nothing
+    /// Compiles a route of `config`; a method that is not a valid token matches nothing
     /// rather than everything.
-    pub(crate) fn new(route: &Route) -> Self {
+    pub(crate) fn new(route: &Route, config: &Config) -> Self {
         let method = route.method.as_deref().map(|m| {
             Method::from_bytes(m.to_ascii_uppercase().as_bytes()).unwrap_or(Method::CONNECT)
         });
@@ -87,6 +130,7 @@ impl CompiledRoute {
             method,
             pattern: PathPattern::new(&route.path),
             route: route.clone(),
+            fixed: FixedModel::new(config, route),
         }
     }
 }
@@ -108,7 +152,7 @@ mod tests {
     use floodgate_config::ModelSource;
 
     fn route(method: Option<&str>, path: &str) -> CompiledRoute {
-        CompiledRoute::new(&Route {
+        let route = Route {
             method: method.map(Into::into),
             path: path.into(),
             model: ModelSource::Fixed("m".into()),
@@ -116,7 +160,9 @@ mod tests {
             max_upload_bytes: None,
             job: None,
             line: 1,
-        })
+        };
+        let config = Config::from_str("", std::path::Path::new("test.toml")).unwrap();
+        CompiledRoute::new(&route, &config)
     }
 
     #[test]
@@ -137,6 +183,30 @@ mod tests {
         let mid = PathPattern::new("/api/*/status");
         assert!(mid.matches("/api/v1/status"));
         assert!(!mid.matches("/api/v1/x/status"));
+    }
+
+    #[test]
+    fn the_byte_comparison_agrees_with_the_segment_walk() {
+        let paths = [
+            "/api/v1/txt2img",
+            "/api/v1/txt2imx",
+            "/api/v1/txt2img/",
+            "//api/v1/txt2img",
+            "/api//v1/txt2im",
+            "/api/v1txt2img/",
+            "api/v1/txt2img/",
+            "/",
+            "//",
+            "",
+            "/a",
+        ];
+        for pattern in ["/api/v1/txt2img", "/", "/a", "/api/*/txt2img"] {
+            let p = PathPattern::new(pattern);
+            assert_eq!(p.exact.is_some(), !pattern.contains('*'), "{pattern}");
+            for path in paths {
+                assert_eq!(p.matches(path), p.walk(path), "{pattern} vs {path}");
+            }
+        }
     }
 
     #[test]

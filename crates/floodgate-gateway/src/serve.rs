@@ -2,15 +2,18 @@
 //! open requests finish before `serve` returns. The metrics can have a listener of
 //! their own.
 //!
-//! Each accepted connection is served by hyper's HTTP/1 server directly, with the axum
-//! [`Router`] as its service: the gateway speaks HTTP/1 only and never upgrades a
-//! connection, so the protocol sniffing and per-request upgrade channel of a generic
-//! server are work it would pay for on every request and never use.
+//! Each accepted connection is served by hyper's HTTP/1 server directly: the gateway speaks
+//! HTTP/1 only and never upgrades a connection, so the protocol sniffing and per-request
+//! upgrade channel of a generic server are work it would pay for on every request and
+//! never use. Proxied requests, nearly all of them, go to the proxy handler without the
+//! axum [`Router`], which serves the gateway's own endpoints.
 
-use crate::app::{app, metrics_app};
+use crate::app::{app, metrics_app, own_endpoint};
+use crate::proxy;
 use crate::state::GatewayState;
+use axum::body::Body;
+use axum::extract::State;
 use axum::response::Response;
-use axum::routing::future::RouteFuture;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -18,7 +21,7 @@ use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -53,7 +56,11 @@ pub async fn serve(
             }
         }
     });
-    run(listener, app(state), shutdown).await;
+    let service = Routed {
+        router: app(Arc::clone(&state)),
+        proxy: Some(state),
+    };
+    run(listener, service, shutdown).await;
     upkeep.abort();
     Ok(())
 }
@@ -67,22 +74,43 @@ pub async fn serve_metrics(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "metrics listening");
     }
-    run(listener, metrics_app(state), shutdown).await;
+    let service = Routed {
+        router: metrics_app(state),
+        proxy: None,
+    };
+    run(listener, service, shutdown).await;
     Ok(())
 }
 
-/// The router as a hyper service.
+/// The answer to one request, as hyper awaits it.
+type Answering = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+/// The router as a hyper service; with `proxy`, a request for any path that is not one
+/// of the gateway's own endpoints goes straight to the proxy (the router's fallback),
+/// skipping the router's path lookup, request conversions and its boxed handler call.
 #[derive(Clone)]
-struct Routed(Router);
+struct Routed {
+    /// Every request when `proxy` is `None`; the gateway's own endpoints otherwise.
+    router: Router,
+    /// The gateway the proxy handler serves.
+    proxy: Option<Arc<GatewayState>>,
+}
 
 impl hyper::service::Service<hyper::Request<Incoming>> for Routed {
     type Response = Response;
     type Error = Infallible;
-    type Future = RouteFuture<Infallible>;
+    type Future = Answering;
 
     fn call(&self, request: hyper::Request<Incoming>) -> Self::Future {
-        // A router's clone is one reference count; it is always ready.
-        self.0.clone().call(request)
+        match &self.proxy {
+            Some(state) if !own_endpoint(request.uri().path()) => {
+                let state = Arc::clone(state);
+                let request = request.map(Body::new);
+                Box::pin(async move { Ok(proxy::handle(State(state), request).await) })
+            }
+            // A router's clone is one reference count; it is always ready.
+            _ => Box::pin(self.router.clone().call(request)),
+        }
     }
 }
 
@@ -90,7 +118,7 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Routed {
 /// request in flight and close, and waits for all of them.
 async fn run(
     listener: TcpListener,
-    router: Router,
+    service: Routed,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     // Connections watch `stop_rx` being dropped; the listener waits for every
@@ -101,9 +129,11 @@ async fn run(
         drop(stop_rx);
     });
     let (done_tx, done_rx) = watch::channel(());
-    let service = Routed(router);
     let mut builder = http1::Builder::new();
-    builder.half_close(false);
+    // A response's head and a small body are copied into one buffer and leave in one
+    // send, rather than gathered from a queue of buffers into a writev: the same one
+    // system call, for fewer instructions.
+    builder.half_close(false).writev(false);
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,

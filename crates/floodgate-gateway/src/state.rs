@@ -47,7 +47,11 @@ impl Snapshot {
             .map(Upstream::parse)
             .transpose()?;
         Ok(Self {
-            routes: config.routes.iter().map(CompiledRoute::new).collect(),
+            routes: config
+                .routes
+                .iter()
+                .map(|route| CompiledRoute::new(route, &config))
+                .collect(),
             upstream,
             upstream_timeout: Duration::from_nanos(config.server.upstream_timeout.max(1)),
             limits: LimitCache::default(),

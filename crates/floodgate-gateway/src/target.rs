@@ -124,21 +124,57 @@ fn read_cap(config: &Config, route: &Route, multipart: bool) -> (u64, &'static s
     }
 }
 
-/// Works out the target of a request on `route`. `content_length` has already been
+/// What a route with a fixed model needs to know of it, looked up once when a
+/// configuration is installed rather than on every request.
+#[derive(Debug, Clone)]
+pub(crate) struct FixedModel {
+    /// The model.
+    spec: ModelSpec,
+    /// The field holding the image count: the route's, else the model's.
+    images_field: Option<Box<str>>,
+    /// Whether the model has a compute formula (read from the body).
+    compute: bool,
+}
+
+impl FixedModel {
+    /// `route`'s fixed model in `config`; `None` for a model read from the body, or one
+    /// `config` does not know (a request then gets the error it always got).
+    pub(crate) fn new(config: &Config, route: &Route) -> Option<Self> {
+        let ModelSource::Fixed(name) = &route.model else {
+            return None;
+        };
+        let spec = model_spec(config, name).ok()?;
+        Some(Self {
+            images_field: images_field(config, route, &spec.name).map(Into::into),
+            compute: compute_formula(config, &spec.name).is_some(),
+            spec: spec.clone(),
+        })
+    }
+}
+
+/// Works out the target of a request on `route`, whose fixed model, if it has one, is
+/// `prepared`. `content_length` has already been
 /// checked against the route's upload limit.
 pub(crate) async fn extract<'c>(
     config: &'c Config,
     route: &'c Route,
+    prepared: Option<&'c FixedModel>,
     headers: &HeaderMap,
     content_length: Option<u64>,
     body: Body,
 ) -> Result<Target<'c>, GatewayError> {
-    let (fixed, model_field) = match &route.model {
-        ModelSource::Fixed(name) => (Some(model_spec(config, name)?), None),
-        ModelSource::BodyField(field) => (None, Some(field.as_str())),
+    let (fixed, fixed_images, fixed_compute, model_field) = match (&route.model, prepared) {
+        (ModelSource::Fixed(_), Some(p)) => {
+            (Some(&p.spec), p.images_field.as_deref(), p.compute, None)
+        }
+        (ModelSource::Fixed(name), None) => {
+            let model = model_spec(config, name)?;
+            let images = images_field(config, route, &model.name);
+            let compute = compute_formula(config, &model.name).is_some();
+            (Some(model), images, compute, None)
+        }
+        (ModelSource::BodyField(field), _) => (None, None, false, Some(field.as_str())),
     };
-    let fixed_images = fixed.and_then(|m| images_field(config, route, &m.name));
-    let fixed_compute = fixed.is_some_and(|m| compute_formula(config, &m.name).is_some());
     let needs_body = model_field.is_some() || fixed_compute;
     // A route that reads nothing from the body does not look at its type either: the
     // common fixed-model request streams through without a header lookup more.

@@ -71,7 +71,7 @@ impl Upstream {
 }
 
 /// Headers that describe one connection, not the request, and so are not forwarded.
-const HOP_BY_HOP: [HeaderName; 8] = [
+static HOP_BY_HOP: [HeaderName; 8] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     header::PROXY_AUTHENTICATE,
@@ -82,8 +82,29 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     header::UPGRADE,
 ];
 
+/// Whether `name` is one of [`HOP_BY_HOP`]; a match on the text rejects most names by
+/// their length alone.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+    )
+}
+
 /// Removes hop-by-hop headers, including any the `Connection` header names.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages carry none: one pass over their few names is cheaper than a lookup
+    // of each of the eight.
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     if headers.contains_key(header::CONNECTION) {
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
@@ -116,7 +137,9 @@ pub(crate) async fn forward(
     // `Expect: 100-continue` was answered (or not) by the gateway's own server, and the
     // client does not wait for a 100.
     parts.headers.insert(header::HOST, upstream.host.clone());
-    parts.headers.remove(header::EXPECT);
+    if parts.headers.keys().any(|name| name == header::EXPECT) {
+        parts.headers.remove(header::EXPECT);
+    }
     let request = Request::from_parts(parts, body);
     let sent = client.send(&upstream.authority, request);
     let result = tokio::time::timeout(timeout, sent).await;
@@ -168,6 +191,15 @@ mod tests {
         assert!(Upstream::parse("https://h").is_err());
         assert!(Upstream::parse("h:1").is_err());
         assert!(Upstream::parse("/only/a/path").is_err());
+    }
+
+    #[test]
+    fn the_quick_check_knows_every_hop_by_hop_header() {
+        for name in &HOP_BY_HOP {
+            assert!(is_hop_by_hop(name), "{name}");
+        }
+        assert!(!is_hop_by_hop(&header::CONTENT_TYPE));
+        assert!(!is_hop_by_hop(&HeaderName::from_static("x-connection")));
     }
 
     #[test]

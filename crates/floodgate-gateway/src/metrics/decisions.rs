@@ -5,7 +5,7 @@
 use super::Metrics;
 use floodgate_core::{Decision, DenialReason, Limit};
 use metrics::Counter;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// What a decision meant for the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,14 +55,22 @@ pub(crate) struct Decided<'a> {
     pub(crate) model: &'a Arc<str>,
     /// The limits the decision was made on, in its dimensions' order.
     pub(crate) limits: &'a [Limit],
+    /// The allowed-decisions counter of (tier, model), kept where the caller keeps its
+    /// resolved limits so that most requests find it without a lookup.
+    pub(crate) allowed: &'a OnceLock<Counter>,
 }
 
 impl Metrics {
     /// Counts `decision` (`None`: nothing limits this request) and logs its shadow
     /// would-rejects; returns the outcome of the request.
     pub(crate) fn decided(&self, what: Decided<'_>, decision: Option<&Decision>) -> Outcome {
+        let allowed = || {
+            what.allowed
+                .get_or_init(|| self.allowed(what.tier, what.model))
+                .increment(1);
+        };
         let Some(decision) = decision else {
-            self.allowed(what.tier, what.model).increment(1);
+            allowed();
             return Outcome::Allowed;
         };
         for &i in &decision.shadow_denials {
@@ -83,7 +91,7 @@ impl Metrics {
         }
         match decision.denial.map(|d| d.reason) {
             None => {
-                self.allowed(what.tier, what.model).increment(1);
+                allowed();
                 Outcome::Allowed
             }
             Some(DenialReason::Blocked) => {
@@ -143,6 +151,7 @@ mod tests {
             tier: &tier,
             model: &model,
             limits: &limits,
+            allowed: &OnceLock::new(),
         };
         let mut decision = Decision::new(0);
         assert_eq!(metrics.decided(what, Some(&decision)), Outcome::Allowed);
