@@ -25,9 +25,11 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 /// Most decisions in one script call: bounds how long one call holds Redis's thread.
 const MAX_BATCH: usize = 32;
 
-/// Batches on the wire at once. More than one lets a batch fill while another is
-/// answered; few keep batches large under load.
-const IN_FLIGHT: usize = 4;
+/// Rounds on the wire at once. Fewer make larger batches (less server time per
+/// decision) but leave Redis idle while replies travel and callers turn around; with
+/// 64 callers on the development machine 8 gave the most decisions a second (2, 4, 16
+/// and 32 fewer: BENCHMARKS.md, "Redis store").
+const IN_FLIGHT: usize = 8;
 
 /// One limit of a decision, as the script takes it.
 pub(crate) struct LimitArg {
