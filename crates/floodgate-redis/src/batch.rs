@@ -6,13 +6,22 @@
 //! decisions arrive while earlier ones are on the wire, the batcher sends them together:
 //! the script runs them in order exactly as separate calls would (each all-or-nothing,
 //! each seeing what the ones before it consumed), pays the fixed costs once, and reads
-//! and writes a hash that several of them touch once. A decision that arrives alone
-//! goes out alone, at once: batching adds no wait, it only fills while the batches
-//! already sent are in flight (at most [`IN_FLIGHT`] rounds of them).
+//! and writes a hash that several of them touch once.
 //!
-//! On a cluster every key of a script call must share one hash slot, so the decisions
-//! taken together are sent as one call per slot (hash tag): an account's concurrent
-//! decisions still share calls.
+//! When: a decision that arrives while nothing is on the wire goes at once, alone or
+//! with whatever else waits, so a quiet store adds no wait. While calls are on the wire,
+//! only full rounds ([`MAX_BATCH`] decisions) go out behind them, up to [`IN_FLIGHT`]
+//! calls;
+//! anything less waits until the wire clears. Under load Redis so always has a full
+//! round queued behind the one it runs, and small rounds never take the place of full
+//! ones: with 64 callers, rounds of 32 took about a quarter less server time per
+//! decision than the rounds of 5 or 6 that sending whenever a call slot was free made
+//! (BENCHMARKS.md, "Redis store"). The price is that a decision arriving while calls
+//! are out may wait until they are answered.
+//!
+//! On a cluster every key of a script call must share one hash slot, so a round goes
+//! out as one call per slot (hash tag): an account's concurrent decisions still share
+//! calls.
 
 use crate::link::Link;
 use crate::scripts::Params;
@@ -20,15 +29,13 @@ use floodgate_store::StoreError;
 use redis::{Script, ScriptInvocation};
 use std::collections::HashMap;
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot};
 
 /// Most decisions in one script call: bounds how long one call holds Redis's thread.
 const MAX_BATCH: usize = 32;
 
-/// Rounds on the wire at once. Fewer make larger batches (less server time per
-/// decision) but leave Redis idle while replies travel and callers turn around; with
-/// 64 callers on the development machine 8 gave the most decisions a second (2, 4, 16
-/// and 32 fewer: BENCHMARKS.md, "Redis store").
+/// Most calls on the wire at once; only full rounds go out while any is (see the module
+/// doc).
 const IN_FLIGHT: usize = 8;
 
 /// One limit of a decision, as the script takes it.
@@ -225,32 +232,47 @@ impl Batcher {
     }
 }
 
-/// Takes whatever decisions are waiting (up to [`MAX_BATCH`]) whenever a round may go
-/// out, and sends them as one call per slot.
+/// Sends the waiting decisions as rounds (one call per slot) whenever [`may_send`]
+/// allows, counting the calls on the wire until each is answered.
 async fn serve(link: Arc<Link>, mut queue: mpsc::UnboundedReceiver<Job>) {
-    let rounds = Arc::new(Semaphore::new(IN_FLIGHT));
-    while let Some(first) = queue.recv().await {
-        let Ok(round) = Arc::clone(&rounds).acquire_owned().await else {
-            return;
-        };
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
+    let (done, mut finished) = mpsc::unbounded_channel::<()>();
+    let mut waiting: Vec<Job> = Vec::new();
+    let mut on_wire = 0usize;
+    loop {
+        // A caller that gave up (its timeout passed) is not decided for.
+        waiting.retain(|job| !job.reply.is_closed());
+        while may_send(waiting.len(), on_wire) {
+            let round: Vec<Job> = waiting.drain(..waiting.len().min(MAX_BATCH)).collect();
+            for batch in by_slot(round) {
+                on_wire += 1;
+                let (link, done) = (Arc::clone(&link), done.clone());
+                tokio::spawn(async move {
+                    run_batch(&link, batch).await;
+                    // The batcher may have stopped; nothing to tell then.
+                    let _ = done.send(());
+                });
             }
         }
-        // A caller that gave up (its timeout passed) is not decided for.
-        jobs.retain(|job| !job.reply.is_closed());
-        let round = Arc::new(round);
-        for batch in by_slot(jobs) {
-            let (link, round) = (Arc::clone(&link), Arc::clone(&round));
-            tokio::spawn(async move {
-                run_batch(&link, batch).await;
-                drop(round);
-            });
+        tokio::select! {
+            job = queue.recv() => match job {
+                Some(job) => {
+                    waiting.push(job);
+                    while let Ok(job) = queue.try_recv() {
+                        waiting.push(job);
+                    }
+                }
+                // The store is gone, and with it every caller.
+                None => return,
+            },
+            Some(()) = finished.recv(), if on_wire > 0 => on_wire -= 1,
         }
     }
+}
+
+/// Whether a round may go out with `waiting` decisions waiting and `on_wire` calls
+/// unanswered (the rule of `serve`).
+fn may_send(waiting: usize, on_wire: usize) -> bool {
+    waiting > 0 && (on_wire == 0 || (waiting >= MAX_BATCH && on_wire < IN_FLIGHT))
 }
 
 /// `jobs` grouped by slot, each group in arrival order.
@@ -332,6 +354,21 @@ mod tests {
         let (keys, positions) = key_layout(&[&a, &b]);
         assert_eq!(keys, vec!["h1", "h2", "h3"]);
         assert_eq!(positions, vec![vec![1, 2], vec![2, 3]]);
+    }
+
+    #[test]
+    fn a_lone_decision_goes_at_once_and_only_full_rounds_overtake() {
+        assert!(may_send(1, 0), "nothing on the wire: no wait");
+        assert!(!may_send(0, 0));
+        assert!(
+            !may_send(MAX_BATCH - 1, 1),
+            "a partial round waits for the wire"
+        );
+        assert!(may_send(MAX_BATCH, 1), "a full round goes behind another");
+        assert!(
+            !may_send(10 * MAX_BATCH, IN_FLIGHT),
+            "at most IN_FLIGHT rounds"
+        );
     }
 
     #[test]
