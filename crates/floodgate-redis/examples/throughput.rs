@@ -5,15 +5,15 @@
 //! core), then measures:
 //! 1. `redis-benchmark` running a one-line `EVALSHA` script with 64 clients, unpipelined
 //!    (`-P 1`) and pipelined (`-P 16`): what the server does at best per script call;
-//! 2. [`RedisStore::decide`] with 64 concurrent callers on one store (one multiplexed
-//!    connection), a three-dimension decision (RPM per key, TPM per account, requests
-//!    per day per key), all admitted;
+//! 2. [`RedisStore::decide`] with 64 concurrent callers (or `--callers N`) on one store
+//!    (one multiplexed connection), a three-dimension decision (RPM per key, TPM per
+//!    account, requests per day per key), all admitted, with the callers' latency;
 //! 3. Redis commands per decision from `INFO commandstats` (`EVALSHA` calls per decision:
 //!    below 1 when concurrent decisions share a batched call), the server's time per
 //!    decision, and this driver's own CPU per decision.
 //!
 //! ```sh
-//! cargo run --release -p floodgate-redis --example throughput [seconds] [--port PORT]
+//! cargo run --release -p floodgate-redis --example throughput [seconds] [--port PORT] [--callers N]
 //! ```
 
 #[path = "../tests/support/mod.rs"]
@@ -28,6 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::RedisServer;
 
+/// Concurrent callers unless `--callers N` says otherwise.
 const CALLERS: u64 = 64;
 
 /// The server measured: one this example started, or one already listening.
@@ -123,6 +124,11 @@ async fn main() {
         .position(|a| a == "--port")
         .and_then(|i| args.get(i + 1))
         .map(|p| p.parse::<u16>().expect("--port takes a port number"));
+    let callers: u64 = args
+        .iter()
+        .position(|a| a == "--callers")
+        .and_then(|i| args.get(i + 1))
+        .map_or(CALLERS, |n| n.parse().expect("--callers takes a number"));
     let seconds: u64 = args
         .first()
         .filter(|a| !a.starts_with("--"))
@@ -178,13 +184,16 @@ async fn main() {
     let started = Instant::now();
     let cpu_before = own_cpu_us();
     let mut tasks = Vec::new();
-    for caller in 0..CALLERS {
+    for caller in 0..callers {
         let (store, limits, decided) = (store.clone(), limits.clone(), decided.clone());
         tasks.push(tokio::spawn(async move {
             let key = format!("bench-key-{caller}");
             let account = format!("bench-account-{}", caller % 8);
             let costs = Costs::one_request().with(Unit::Tokens, 100);
+            // Each decision's latency, in microseconds.
+            let mut latencies = Vec::new();
             while Instant::now() < deadline {
+                let asked = Instant::now();
                 let request = DecideRequest {
                     subjects: Subjects {
                         key: &key,
@@ -197,13 +206,18 @@ async fn main() {
                 };
                 let decision = store.decide(&request).await.expect("redis answers");
                 assert!(decision.allowed());
+                latencies.push(u64::try_from(asked.elapsed().as_micros()).unwrap_or(u64::MAX));
                 decided.fetch_add(1, Ordering::Relaxed);
             }
+            latencies
         }));
     }
+    let mut latencies = Vec::new();
     for task in tasks {
-        task.await.expect("caller finished");
+        latencies.extend(task.await.expect("caller finished"));
     }
+    latencies.sort_unstable();
+    let percentile = |p: usize| latencies.get(latencies.len() * p / 100).copied();
     let elapsed = started.elapsed().as_secs_f64();
     let client_cpu = own_cpu_us()
         .zip(cpu_before)
@@ -218,8 +232,11 @@ async fn main() {
     let commands = evalsha as f64 / decisions as f64;
 
     println!(
-        "RedisStore::decide, 3 dimensions, {CALLERS} callers, one store: {per_second:>10.0} /s"
+        "RedisStore::decide, 3 dimensions, {callers} callers, one store: {per_second:>10.0} /s"
     );
+    if let (Some(p50), Some(p99)) = (percentile(50), percentile(99)) {
+        println!("decision latency at the caller: p50 {p50} us, p99 {p99} us");
+    }
     if let Some((unpipelined, pipelined)) = ceiling {
         println!(
             "redis-benchmark EVALSHA 'return 1', 64 clients, unpipelined: {unpipelined:>10.0} /s"
