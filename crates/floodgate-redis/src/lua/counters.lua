@@ -73,37 +73,8 @@ local function load_all(limits)
     local l = limits[i]
     local raw = hashes[l.key].values[l.at]
     l.raw = raw
-    local kind = l.kind
-    if kind == 'r' then
-      local tat = raw and rel(raw)
-      if tat and tat > 0 then l.tat = tat end
-    elseif kind == 'c' then
-      local leases = {}
-      if raw then
-        for id, slots, x in gmatch(raw, '([^,;]+),(%d+),(%d+)') do
-          leases[#leases + 1] = { id = id, n = tonumber(slots), x = rel(x) }
-        end
-      end
-      l.leases = leases
-    elseif raw then
-      local e, u = match(raw, '^(%d+):(%d+)$')
-      -- a quota's count holds until its period's end has passed
-      if e and rel(e) > 0 then l.u = tonumber(u) end
-    end
+    read_state(l, l.kind, raw)
   end
-end
-
--- slots held by unexpired leases, and the earliest of their expiries (nil for none)
-local function lease_standing(l)
-  local live, first = 0, nil
-  for _, lease in ipairs(l.leases) do
-    local x = lease.x
-    if x > 0 then
-      live = live + lease.n
-      if first == nil or x < first then first = x end
-    end
-  end
-  return live, first
 end
 
 -- drops expired leases

@@ -100,36 +100,9 @@ for k, list in pairs(fields) do
     if raw then
       local c = by_field[list[j]]
       c.raw = raw
-      local kind = c.kind
-      if kind == 'r' then
-        local tat = rel(raw)
-        if tat and tat > 0 then c.tat = tat end
-      elseif kind == 'c' then
-        local leases = {}
-        for id, slots, x in gmatch(raw, '([^,;]+),(%d+),(%d+)') do
-          leases[#leases + 1] = { id = id, n = tonumber(slots), x = rel(x) }
-        end
-        c.leases = leases
-      else
-        local e, u = match(raw, '^(%d+):(%d+)$')
-        -- a quota's count holds until its period's end has passed
-        if e and rel(e) > 0 then c.u = tonumber(u) end
-      end
+      read_state(c, c.kind, raw)
     end
   end
-end
-
--- slots held by unexpired leases, and the earliest of their expiries (nil for none)
-local function lease_standing(c)
-  local live, first = 0, nil
-  for _, lease in ipairs(c.leases) do
-    local x = lease.x
-    if x > 0 then
-      live = live + lease.n
-      if first == nil or x < first then first = x end
-    end
-  end
-  return live, first
 end
 
 -- the generation in an admin records hash, and a key's abuse block: read once per batch

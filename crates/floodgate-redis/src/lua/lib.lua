@@ -1,6 +1,7 @@
--- floodgate: shared prelude of every script (time, numbers, calendar, expiry); the
--- scripts that take one request's limits add `counters.lua`, the decision script keeps
--- its own leaner counters (`decide.lua`).
+-- floodgate: shared prelude of every script (time, numbers, calendar, expiry, reading a
+-- counter's stored text, leases' standing); the scripts that take one request's limits
+-- add `counters.lua`, the decision script keeps its own batch-wide counters
+-- (`decide.lua`).
 --
 -- Lua numbers are doubles, exact only up to 2^53. Absolute times are nanoseconds since
 -- the epoch (about 1.8e18), so they never become Lua numbers: they are stored as decimal
@@ -107,4 +108,41 @@ local function period_end(kind, offset, at_s, at_n)
     end_days = era * 146097 + doe - 719468
   end
   return (end_days * DAY_S + off_s - NOW_S) * E9 + (off_n - NOW_N)
+end
+
+-- reads a counter's stored text (nil when absent) into `s`, a limit or a counter of kind
+-- `kind`: `tat` (rolling, as an offset, never below 0), `leases` (concurrency), `u` (a
+-- quota's units in its current period); text that does not parse leaves the state
+-- fresh, as in floodgate_core
+local function read_state(s, kind, raw)
+  if kind == 'r' then
+    local tat = raw and rel(raw)
+    if tat and tat > 0 then s.tat = tat end
+  elseif kind == 'c' then
+    local leases = {}
+    if raw then
+      for id, slots, x in gmatch(raw, '([^,;]+),(%d+),(%d+)') do
+        leases[#leases + 1] = { id = id, n = tonumber(slots), x = rel(x) }
+      end
+    end
+    s.leases = leases
+  elseif raw then
+    local e, u = match(raw, '^(%d+):(%d+)$')
+    -- a quota's count holds until its period's end has passed
+    if e and rel(e) > 0 then s.u = tonumber(u) end
+  end
+end
+
+-- slots held by unexpired leases (of a limit or a counter `s`), and the earliest of
+-- their expiries (nil for none)
+local function lease_standing(s)
+  local live, first = 0, nil
+  for _, lease in ipairs(s.leases) do
+    local x = lease.x
+    if x > 0 then
+      live = live + lease.n
+      if first == nil or x < first then first = x end
+    end
+  end
+  return live, first
 end
