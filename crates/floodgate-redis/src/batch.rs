@@ -245,11 +245,10 @@ async fn serve(link: Arc<Link>, mut queue: mpsc::UnboundedReceiver<Job>) {
             let round: Vec<Job> = waiting.drain(..waiting.len().min(MAX_BATCH)).collect();
             for batch in by_slot(round) {
                 on_wire += 1;
-                let (link, done) = (Arc::clone(&link), done.clone());
+                let (link, answered) = (Arc::clone(&link), Answered(done.clone()));
                 tokio::spawn(async move {
+                    let _answered = answered;
                     run_batch(&link, batch).await;
-                    // The batcher may have stopped; nothing to tell then.
-                    let _ = done.send(());
                 });
             }
         }
@@ -266,6 +265,18 @@ async fn serve(link: Arc<Link>, mut queue: mpsc::UnboundedReceiver<Job>) {
             },
             Some(()) = finished.recv(), if on_wire > 0 => on_wire -= 1,
         }
+    }
+}
+
+/// Tells `serve` that a call is off the wire when dropped: at the end of its task, and
+/// also if the task panicked, so that a call slot is never lost (with one lost for good,
+/// a partial round would never go out again).
+struct Answered(mpsc::UnboundedSender<()>);
+
+impl Drop for Answered {
+    fn drop(&mut self) {
+        // The batcher may have stopped; nothing to tell then.
+        let _ = self.0.send(());
     }
 }
 
@@ -369,6 +380,18 @@ mod tests {
             !may_send(10 * MAX_BATCH, IN_FLIGHT),
             "at most IN_FLIGHT rounds"
         );
+    }
+
+    #[tokio::test]
+    async fn a_call_whose_task_panics_still_frees_its_slot() {
+        let (done, mut finished) = mpsc::unbounded_channel();
+        let answered = Answered(done);
+        let task = tokio::spawn(async move {
+            let _answered = answered;
+            panic!("a call that fails hard");
+        });
+        assert!(task.await.is_err());
+        assert_eq!(finished.recv().await, Some(()));
     }
 
     #[test]
