@@ -10,14 +10,12 @@
 //!
 //! When: a decision that arrives while nothing is on the wire goes at once, alone or
 //! with whatever else waits, so a quiet store adds no wait. While calls are on the wire,
-//! only full rounds ([`MAX_BATCH`] decisions) go out behind them, up to [`IN_FLIGHT`]
-//! calls;
-//! anything less waits until the wire clears. Under load Redis so always has a full
-//! round queued behind the one it runs, and small rounds never take the place of full
-//! ones: with 64 callers, rounds of 32 took about a quarter less server time per
-//! decision than the rounds of 5 or 6 that sending whenever a call slot was free made
-//! (BENCHMARKS.md, "Redis store"). The price is that a decision arriving while calls
-//! are out may wait until they are answered.
+//! a round goes out behind them once it is as large as the largest of them (or holds
+//! [`MAX_BATCH`] decisions), up to [`IN_FLIGHT`] calls; anything smaller waits. So the
+//! size of a round follows the load: a few callers each get a call of their own, many
+//! share full ones, and a freed call slot never goes to the one or two decisions that
+//! happen to be waiting while larger rounds are out, which is what made rounds small and
+//! Redis's time per decision large under load (BENCHMARKS.md, "Redis store").
 //!
 //! On a cluster every key of a script call must share one hash slot, so a round goes
 //! out as one call per slot (hash tag): an account's concurrent decisions still share
@@ -34,8 +32,7 @@ use tokio::sync::{mpsc, oneshot};
 /// Most decisions in one script call: bounds how long one call holds Redis's thread.
 const MAX_BATCH: usize = 32;
 
-/// Most calls on the wire at once; only full rounds go out while any is (see the module
-/// doc).
+/// Most calls on the wire at once (see the module doc).
 const IN_FLIGHT: usize = 8;
 
 /// One limit of a decision, as the script takes it.
@@ -233,19 +230,18 @@ impl Batcher {
 }
 
 /// Sends the waiting decisions as rounds (one call per slot) whenever [`may_send`]
-/// allows, counting the calls on the wire until each is answered.
+/// allows, keeping the size of each call on the wire until it is answered.
 async fn serve(link: Arc<Link>, mut queue: mpsc::UnboundedReceiver<Job>) {
-    let (done, mut finished) = mpsc::unbounded_channel::<()>();
+    let (done, mut finished) = mpsc::unbounded_channel::<usize>();
     let mut waiting: Vec<Job> = Vec::new();
-    let mut on_wire = 0usize;
+    let mut on_wire: Vec<usize> = Vec::new();
     loop {
-        // A caller that gave up (its timeout passed) is not decided for.
         waiting.retain(|job| !job.reply.is_closed());
-        while may_send(waiting.len(), on_wire) {
+        while may_send(waiting.len(), &on_wire) {
             let round: Vec<Job> = waiting.drain(..waiting.len().min(MAX_BATCH)).collect();
             for batch in by_slot(round) {
-                on_wire += 1;
-                let (link, answered) = (Arc::clone(&link), Answered(done.clone()));
+                on_wire.push(batch.len());
+                let (link, answered) = (Arc::clone(&link), Answered(done.clone(), batch.len()));
                 tokio::spawn(async move {
                     let _answered = answered;
                     run_batch(&link, batch).await;
@@ -260,30 +256,35 @@ async fn serve(link: Arc<Link>, mut queue: mpsc::UnboundedReceiver<Job>) {
                         waiting.push(job);
                     }
                 }
-                // The store is gone, and with it every caller.
                 None => return,
             },
-            Some(()) = finished.recv(), if on_wire > 0 => on_wire -= 1,
+            Some(size) = finished.recv(), if !on_wire.is_empty() => {
+                if let Some(at) = on_wire.iter().position(|&s| s == size) {
+                    on_wire.swap_remove(at);
+                }
+            }
         }
     }
 }
 
-/// Tells `serve` that a call is off the wire when dropped: at the end of its task, and
-/// also if the task panicked, so that a call slot is never lost (with one lost for good,
-/// a partial round would never go out again).
-struct Answered(mpsc::UnboundedSender<()>);
+/// Tells `serve` that a call of this many decisions is off the wire when dropped: at the
+/// end of its task, and also if the task panicked, so that a call slot is never lost
+/// (with one lost for good, small rounds would wait behind it for ever).
+struct Answered(mpsc::UnboundedSender<usize>, usize);
 
 impl Drop for Answered {
     fn drop(&mut self) {
         // The batcher may have stopped; nothing to tell then.
-        let _ = self.0.send(());
+        let _ = self.0.send(self.1);
     }
 }
 
-/// Whether a round may go out with `waiting` decisions waiting and `on_wire` calls
-/// unanswered (the rule of `serve`).
-fn may_send(waiting: usize, on_wire: usize) -> bool {
-    waiting > 0 && (on_wire == 0 || (waiting >= MAX_BATCH && on_wire < IN_FLIGHT))
+/// Whether a round may go out with `waiting` decisions waiting and calls of the sizes
+/// `on_wire` unanswered (the rule of the module doc).
+fn may_send(waiting: usize, on_wire: &[usize]) -> bool {
+    let ahead = on_wire.iter().copied().max().unwrap_or(0);
+    waiting > 0
+        && (on_wire.is_empty() || (waiting >= ahead.min(MAX_BATCH) && on_wire.len() < IN_FLIGHT))
 }
 
 /// `jobs` grouped by slot, each group in arrival order.
@@ -368,30 +369,35 @@ mod tests {
     }
 
     #[test]
-    fn a_lone_decision_goes_at_once_and_only_full_rounds_overtake() {
-        assert!(may_send(1, 0), "nothing on the wire: no wait");
-        assert!(!may_send(0, 0));
+    fn a_lone_decision_goes_at_once_and_rounds_grow_with_the_calls_ahead() {
+        assert!(may_send(1, &[]), "nothing on the wire: no wait");
+        assert!(!may_send(0, &[]));
+        assert!(may_send(1, &[1, 1]), "a few callers: a call each");
         assert!(
-            !may_send(MAX_BATCH - 1, 1),
-            "a partial round waits for the wire"
+            !may_send(5, &[1, 8]),
+            "smaller than the largest call out: it waits"
         );
-        assert!(may_send(MAX_BATCH, 1), "a full round goes behind another");
+        assert!(may_send(8, &[8]), "as large as the call ahead: it goes");
         assert!(
-            !may_send(10 * MAX_BATCH, IN_FLIGHT),
-            "at most IN_FLIGHT rounds"
+            may_send(MAX_BATCH, &[MAX_BATCH, MAX_BATCH]),
+            "a full round always may"
+        );
+        assert!(
+            !may_send(10 * MAX_BATCH, &[1; IN_FLIGHT]),
+            "at most IN_FLIGHT calls"
         );
     }
 
     #[tokio::test]
     async fn a_call_whose_task_panics_still_frees_its_slot() {
         let (done, mut finished) = mpsc::unbounded_channel();
-        let answered = Answered(done);
+        let answered = Answered(done, 3);
         let task = tokio::spawn(async move {
             let _answered = answered;
             panic!("a call that fails hard");
         });
         assert!(task.await.is_err());
-        assert_eq!(finished.recv().await, Some(()));
+        assert_eq!(finished.recv().await, Some(3));
     }
 
     #[test]
