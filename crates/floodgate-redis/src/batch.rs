@@ -25,7 +25,6 @@ use crate::link::Link;
 use crate::scripts::Params;
 use floodgate_store::StoreError;
 use redis::{Script, ScriptInvocation};
-use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -83,7 +82,7 @@ impl Call {
 /// keys in that list.
 fn key_layout<'c>(calls: &[&'c Call]) -> (Vec<&'c str>, Vec<Vec<usize>>) {
     let mut keys: Vec<&str> = Vec::new();
-    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut index: foldhash::HashMap<&str, usize> = foldhash::HashMap::default();
     let positions = calls
         .iter()
         .map(|call| {
@@ -108,7 +107,7 @@ type Definition<'c> = (&'c str, &'static str, u64, u64, u64, bool);
 /// numbers of its limits' definitions.
 fn definitions<'c>(calls: &[&'c Call]) -> (Vec<Definition<'c>>, Vec<Vec<usize>>) {
     let mut definitions: Vec<Definition<'c>> = Vec::new();
-    let mut index: HashMap<Definition<'c>, usize> = HashMap::new();
+    let mut index: foldhash::HashMap<Definition<'c>, usize> = foldhash::HashMap::default();
     let numbers = calls
         .iter()
         .map(|call| {
