@@ -5,8 +5,11 @@
 #       unpipelined and with -P 16;
 #   (b) floodgate's RedisStore: decisions per second from 64 concurrent callers sharing one
 #       store (one multiplexed connection), each a three-dimension decision (requests per
-#       minute per key, tokens per minute per account, requests per day per key) on
-#       distinct keys, all admitted (release build of the `throughput` example);
+#       minute per key, tokens per minute per account, requests per day per key), all
+#       admitted (release build of the `throughput` example), for each key spread of
+#       --keys: 64 (each caller its own key, over 8 accounts: every decision of a
+#       batched call touches its own key's counters) and 1 (one customer's 64 workers on
+#       one key: the decisions of a call share their counters);
 #   (c) Redis commands per decision, from INFO commandstats (at most 1 EVALSHA: under
 #       load concurrent decisions share batched calls, so below 1), the server's time
 #       per decision (usec_per_call over decisions per call), and how many script calls
@@ -16,9 +19,9 @@
 #       machine, so the ratio it implies (a's CPU per call / b's CPU per decision: what
 #       each side would reach with the server's core to itself) is reported beside the
 #       measured one.
-# The report gives (b) / (a, unpipelined): the target is >= 1.5.
+# The report gives (b) / (a, unpipelined) for each spread: the target is >= 1.5.
 #
-# Usage: bench/redis.sh [--seconds 10]
+# Usage: bench/redis.sh [--seconds 10] [--keys 64,1]
 #        THROUGHPUT_BIN=path/to/throughput bench/redis.sh   (skips the release build)
 #
 # With two or more cores, redis-server runs on the last core and the load (redis-benchmark,
@@ -27,10 +30,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=10
+spreads=64,1
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    --keys) spreads="$2"; shift ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -98,22 +103,37 @@ cpu2=$(server_cpu)
 cpu_unpipelined=$(per_call "$cpu0" "$cpu1" 200000)
 cpu_pipelined=$(per_call "$cpu1" "$cpu2" 200000)
 
-# (b) and (c): the store, with the server's statistics and slow log reset first.
-cli flushall >/dev/null
+# (b) and (c): the store, for each key spread, with the server's statistics and slow log
+# reset first.
 cli config set slowlog-log-slower-than 200 >/dev/null
 cli config set slowlog-max-len 1000000 >/dev/null
-cli slowlog reset >/dev/null
-echo "== (b) RedisStore decisions, ${seconds} s" >&2
-cpu3=$(server_cpu)
-store_report=$("${pin_load[@]}" "$throughput" "$seconds" --port "$port")
-cpu4=$(server_cpu)
-slow=$(cli slowlog len)
-decisions=$(echo "$store_report" | awk '/^RedisStore::decide/ { print $(NF-1) }')
-decided=$(echo "$store_report" | sed -n 's/.*(\([0-9]*\) decisions in.*/\1/p')
-cpu_decision=$(per_call "$cpu3" "$cpu4" "$decided")
-ratio_cpu=$(awk -v a="$cpu_unpipelined" -v b="$cpu_decision" 'BEGIN { printf "%.2f", a / b }')
-ratio=$(awk -v b="$decisions" -v a="$unpipelined" 'BEGIN { printf "%.2f", b / a }')
-ratio_p=$(awk -v b="$decisions" -v a="$pipelined" 'BEGIN { printf "%.2f", b / a }')
+reports=""
+summary=""
+for keys in ${spreads//,/ }; do
+  cli flushall >/dev/null
+  cli slowlog reset >/dev/null
+  echo "== (b) RedisStore decisions, 64 callers on $keys keys, ${seconds} s" >&2
+  cpu3=$(server_cpu)
+  store_report=$("${pin_load[@]}" "$throughput" "$seconds" --port "$port" --keys "$keys")
+  cpu4=$(server_cpu)
+  slow=$(cli slowlog len)
+  decisions=$(echo "$store_report" | awk '/^RedisStore::decide/ { print $(NF-1) }')
+  decided=$(echo "$store_report" | sed -n 's/.*(\([0-9]*\) decisions in.*/\1/p')
+  cpu_decision=$(per_call "$cpu3" "$cpu4" "$decided")
+  ratio_cpu=$(awk -v a="$cpu_unpipelined" -v b="$cpu_decision" 'BEGIN { printf "%.2f", a / b }')
+  ratio=$(awk -v b="$decisions" -v a="$unpipelined" 'BEGIN { printf "%.2f", b / a }')
+  ratio_p=$(awk -v b="$decisions" -v a="$pipelined" 'BEGIN { printf "%.2f", b / a }')
+  reports+="(b) and (c), 64 callers on $keys keys:
+$(echo "$store_report" | sed 's/^/    /')
+    script calls slower than 200 us on the server (SLOWLOG): $slow
+    server CPU per decision (d): $cpu_decision us
+    ratio (b) / (a, unpipelined): $ratio   (target >= 1.5)
+    ratio (b) / (a, -P 16):       $ratio_p
+    ratio implied by server CPU (d), (a, unpipelined) us per call / (b) us per decision: $ratio_cpu
+"
+  summary+="$keys keys: $decisions decisions/s, ratio to unpipelined EVALSHA $ratio (target >= 1.5), by server CPU $ratio_cpu
+"
+done
 
 cat <<REPORT
 
@@ -122,11 +142,7 @@ machine:   $(lscpu 2>/dev/null | awk -F: '/Model name/ { gsub(/^ +/, "", $2); pr
 placement: $placement
 (a) redis-benchmark EVALSHA 'return 1', 64 clients, unpipelined: $unpipelined /s  (server CPU $cpu_unpipelined us/call)
     same, -P 16:                                               $pipelined /s  (server CPU $cpu_pipelined us/call)
-(b) and (c):
-$(echo "$store_report" | sed 's/^/    /')
-    script calls slower than 200 us on the server (SLOWLOG): $slow
-    server CPU per decision (d): $cpu_decision us
-ratio (b) / (a, unpipelined): $ratio   (target >= 1.5)
-ratio (b) / (a, -P 16):       $ratio_p
-ratio implied by server CPU (d), (a, unpipelined) us per call / (b) us per decision: $ratio_cpu
+$reports
+summary:
+$summary
 REPORT

@@ -7,13 +7,16 @@
 //!    (`-P 1`) and pipelined (`-P 16`): what the server does at best per script call;
 //! 2. [`RedisStore::decide`] with 64 concurrent callers (or `--callers N`) on one store
 //!    (one multiplexed connection), a three-dimension decision (RPM per key, TPM per
-//!    account, requests per day per key), all admitted, with the callers' latency;
+//!    account, requests per day per key), all admitted, with the callers' latency. Each
+//!    caller has its own key, or with `--keys N` the callers share N keys (caller `i`
+//!    uses key `i % N`; `--keys 1` is one customer's workers all on one key); key `k`
+//!    belongs to account `k % 8`;
 //! 3. Redis commands per decision from `INFO commandstats` (`EVALSHA` calls per decision:
 //!    below 1 when concurrent decisions share a batched call), the server's time per
 //!    decision, and this driver's own CPU per decision.
 //!
 //! ```sh
-//! cargo run --release -p floodgate-redis --example throughput [seconds] [--port PORT] [--callers N]
+//! cargo run --release -p floodgate-redis --example throughput [seconds] [--port PORT] [--callers N] [--keys N]
 //! ```
 
 #[path = "../tests/support/mod.rs"]
@@ -27,6 +30,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::RedisServer;
+
+/// The `floodgate` binary's allocator, so the driver's CPU per decision is a gateway's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Concurrent callers unless `--callers N` says otherwise.
 const CALLERS: u64 = 64;
@@ -129,6 +136,12 @@ async fn main() {
         .position(|a| a == "--callers")
         .and_then(|i| args.get(i + 1))
         .map_or(CALLERS, |n| n.parse().expect("--callers takes a number"));
+    let keys: u64 = args
+        .iter()
+        .position(|a| a == "--keys")
+        .and_then(|i| args.get(i + 1))
+        .map_or(callers, |n| n.parse().expect("--keys takes a number"))
+        .max(1);
     let seconds: u64 = args
         .first()
         .filter(|a| !a.starts_with("--"))
@@ -187,8 +200,8 @@ async fn main() {
     for caller in 0..callers {
         let (store, limits, decided) = (store.clone(), limits.clone(), decided.clone());
         tasks.push(tokio::spawn(async move {
-            let key = format!("bench-key-{caller}");
-            let account = format!("bench-account-{}", caller % 8);
+            let key = format!("bench-key-{}", caller % keys);
+            let account = format!("bench-account-{}", caller % keys % 8);
             let costs = Costs::one_request().with(Unit::Tokens, 100);
             // Each decision's latency, in microseconds.
             let mut latencies = Vec::new();
@@ -232,7 +245,7 @@ async fn main() {
     let commands = evalsha as f64 / decisions as f64;
 
     println!(
-        "RedisStore::decide, 3 dimensions, {callers} callers, one store: {per_second:>10.0} /s"
+        "RedisStore::decide, 3 dimensions, {callers} callers on {keys} keys, one store: {per_second:>10.0} /s"
     );
     if let (Some(p50), Some(p99)) = (percentile(50), percentile(99)) {
         println!("decision latency at the caller: p50 {p50} us, p99 {p99} us");
