@@ -39,8 +39,11 @@ local floor, ceil, min, max = math.floor, math.ceil, math.min, math.max
 local call = redis.call
 
 local clock = call('TIME')
-local NOW_S = tonumber(clock[1])
-local NOW_US = tonumber(clock[2])
+-- TIME's digits, stored counters' digits matched by a pattern and the client's arguments
+-- are converted by arithmetic (one parse; `tonumber` parses twice); stored text that
+-- may not be a number goes through `tonumber`, which gives nil instead of an error.
+local NOW_S = clock[1] + 0
+local NOW_US = clock[2] + 0
 local NOW_N = NOW_US * 1000
 -- now in whole ms, and the ns past it: expiries are kept in ms
 local NOW_MS = NOW_S * 1000 + floor(NOW_US / 1000)
@@ -122,14 +125,14 @@ local function read_state(s, kind, raw)
     local leases = {}
     if raw then
       for id, slots, x in gmatch(raw, '([^,;]+),(%d+),(%d+)') do
-        leases[#leases + 1] = { id = id, n = tonumber(slots), x = rel(x) }
+        leases[#leases + 1] = { id = id, n = slots + 0, x = rel(x) }
       end
     end
     s.leases = leases
   elseif raw then
     local e, u = match(raw, '^(%d+):(%d+)$')
     -- a quota's count holds until its period's end has passed
-    if e and rel(e) > 0 then s.u = tonumber(u) end
+    if e and rel(e) > 0 then s.u = u + 0 end
   end
 end
 
