@@ -128,8 +128,12 @@ fn definitions<'c>(calls: &[&'c Call]) -> (Vec<Definition<'c>>, Vec<Vec<usize>>)
 }
 
 /// The script call running `calls` in order, each hash and each limit definition passed
-/// once.
-pub(crate) fn invocation<'s>(script: &'s Script, calls: &[&Call]) -> ScriptInvocation<'s> {
+/// once, and what [`split`] needs to read its reply: the number of definitions and
+/// each call's limits' definition numbers.
+pub(crate) fn invocation<'s>(
+    script: &'s Script,
+    calls: &[&Call],
+) -> (ScriptInvocation<'s>, Layout) {
     let mut invocation = script.prepare_invoke();
     let (keys, positions) = key_layout(calls);
     for key in keys {
@@ -137,7 +141,7 @@ pub(crate) fn invocation<'s>(script: &'s Script, calls: &[&Call]) -> ScriptInvoc
     }
     let (definitions, numbers) = definitions(calls);
     invocation.arg(calls.len()).arg(definitions.len());
-    for (field, kind, p1, p2, max, shadow) in definitions {
+    for &(field, kind, p1, p2, max, shadow) in &definitions {
         invocation
             .arg(field)
             .arg(kind)
@@ -163,12 +167,30 @@ pub(crate) fn invocation<'s>(script: &'s Script, calls: &[&Call]) -> ScriptInvoc
                 .arg(limit.amount);
         }
     }
-    invocation
+    let layout = Layout {
+        definitions: definitions.len(),
+        numbers,
+    };
+    (invocation, layout)
 }
 
-/// Splits a batch's reply into one reply per call, each as a one-call batch would
-/// answer it: the time, then the call's own values; `[-1]` for a stale call.
-pub(crate) fn split(values: &[i64], calls: &[&Call]) -> Vec<Result<Vec<i64>, StoreError>> {
+/// How a batch's reply is laid out beyond what its calls say: the number of limit
+/// definitions (each has its period end in the reply's head) and, per call, its
+/// limits' definition numbers (1-based).
+pub(crate) struct Layout {
+    definitions: usize,
+    numbers: Vec<Vec<usize>>,
+}
+
+/// Splits a batch's reply into one reply per call, each as the script reported a lone
+/// decision before it sent less: the time, then the call's flag and block, then three
+/// numbers per limit (its check and standing, with the 0 of a rolling limit and a
+/// quota's period end put back); `[-1]` for a stale call.
+pub(crate) fn split(
+    values: &[i64],
+    calls: &[&Call],
+    layout: &Layout,
+) -> Vec<Result<Vec<i64>, StoreError>> {
     let short = || {
         StoreError::Backend(format!(
             "decision script reply too short: {} values for {} decisions",
@@ -176,20 +198,45 @@ pub(crate) fn split(values: &[i64], calls: &[&Call]) -> Vec<Result<Vec<i64>, Sto
             calls.len()
         ))
     };
-    let mut at = 2;
+    let head = 2 + layout.definitions;
+    let mut at = head;
     calls
         .iter()
-        .map(|call| {
-            let len = 2 + 3 * call.limits.len();
-            let own = values.get(at..at + len).ok_or_else(short)?;
-            let time = values.get(..2).ok_or_else(short)?;
-            at += len;
+        .zip(&layout.numbers)
+        .map(|(call, numbers)| {
+            let (time, ends) = values.get(..head).ok_or_else(short)?.split_at(2);
+            let width: usize = call.limits.iter().map(|l| sent_per_limit(l.params)).sum();
+            let own = values.get(at..at + 2 + width).ok_or_else(short)?;
+            at += 2 + width;
             if own[0] == -1 {
                 return Ok(vec![-1]);
             }
-            Ok(time.iter().chain(own).copied().collect())
+            let mut reply = Vec::with_capacity(4 + 3 * call.limits.len());
+            reply.extend_from_slice(time);
+            reply.extend_from_slice(&own[..2]);
+            let mut next = 2;
+            for (limit, &number) in call.limits.iter().zip(numbers) {
+                reply.extend_from_slice(&own[next..next + 2]);
+                let second = match limit.params.kind {
+                    "c" => own[next + 2],
+                    "r" => 0,
+                    _ => *ends.get(number - 1).ok_or_else(short)?,
+                };
+                reply.push(second);
+                next += sent_per_limit(limit.params);
+            }
+            Ok(reply)
         })
         .collect()
+}
+
+/// How many numbers the script sends for one limit of a decision.
+fn sent_per_limit(params: Params) -> usize {
+    if params.kind == "c" {
+        3
+    } else {
+        2
+    }
 }
 
 /// A decision waiting for its batch.
@@ -301,10 +348,10 @@ fn by_slot(jobs: Vec<Job>) -> Vec<Vec<Job>> {
 /// Sends one batch and hands each decision its reply.
 async fn run_batch(link: &Link, batch: Vec<Job>) {
     let calls: Vec<&Call> = batch.iter().map(|job| &job.call).collect();
-    let invocation = invocation(&link.scripts.decide, &calls);
+    let (invocation, layout) = invocation(&link.scripts.decide, &calls);
     let result: Result<Vec<i64>, StoreError> = link.run(&invocation).await;
     let replies = match &result {
-        Ok(values) => split(values, &calls),
+        Ok(values) => split(values, &calls, &layout),
         Err(error) => calls.iter().map(|_| Err(error.clone())).collect(),
     };
     drop(calls);
@@ -344,18 +391,31 @@ mod tests {
     }
 
     #[test]
-    fn replies_split_per_call_with_the_time_in_front() {
+    fn replies_split_per_call_with_the_time_in_front_and_what_was_not_sent_put_back() {
         let a = call(&["h1"], 1, None);
         let b = call(&["h1", "h2"], 2, Some((2, 3)));
-        let c = call(&["h3"], 1, None);
+        let mut c = call(&["h3"], 3, None);
+        c.limits[1].params.kind = "d";
+        c.limits[2].params.kind = "c";
+        let layout = Layout {
+            definitions: 3,
+            numbers: vec![vec![1], vec![1, 2], vec![1, 2, 3]],
+        };
+        // time; period ends of definitions 1 to 3; a (one rolling limit); b, stale; c
+        // (rolling, day quota of definition 2, concurrency)
         let values = [
-            100, 5, 1, -1, -1, 7, 0, -1, -1, 0, 0, 0, 0, 0, 0, 1, -1, 9, 4, 0,
+            100, 5, 0, 86_400, 0, 1, -1, -1, 7, -1, -1, 0, 0, 0, 0, 1, -1, 9, 4, -1, 2, -1, 1, 30,
         ];
-        let replies = split(&values, &[&a, &b, &c]);
+        let replies = split(&values, &[&a, &b, &c], &layout);
         assert_eq!(replies[0], Ok(vec![100, 5, 1, -1, -1, 7, 0]));
         assert_eq!(replies[1], Ok(vec![-1]), "a stale call reads as one");
-        assert_eq!(replies[2], Ok(vec![100, 5, 1, -1, 9, 4, 0]));
-        assert!(split(&values[..10], &[&a, &b]).iter().any(Result::is_err));
+        assert_eq!(
+            replies[2],
+            Ok(vec![100, 5, 1, -1, 9, 4, 0, -1, 2, 86_400, -1, 1, 30])
+        );
+        assert!(split(&values[..12], &[&a, &b], &layout)
+            .iter()
+            .any(Result::is_err));
     }
 
     #[test]

@@ -146,10 +146,9 @@ impl RedisStore {
     /// Runs one decision part as its own script call.
     async fn decide_alone(&self, call: Call) -> Result<Vec<i64>, StoreError> {
         let calls = [&call];
-        let values: Vec<i64> = self
-            .run(&batch::invocation(&self.link.scripts.decide, &calls))
-            .await?;
-        batch::split(&values, &calls)
+        let (invocation, layout) = batch::invocation(&self.link.scripts.decide, &calls);
+        let values: Vec<i64> = self.run(&invocation).await?;
+        batch::split(&values, &calls, &layout)
             .pop()
             .unwrap_or_else(|| Err(StoreError::Backend("no decision reply".to_owned())))
     }

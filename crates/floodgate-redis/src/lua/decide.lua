@@ -14,12 +14,15 @@
 -- account's admin records hash (0 for none); the records' generation it was resolved
 -- under; its number of limits; then its limits, 3 arguments each: the KEYS index of the
 -- counter's hash, the definition's number, the amount (the request's cost).
--- Returns: now (s, us), then per decision: 1 if it consumed, 0 if not, -1 if its
--- admin records are at another generation than it was resolved under (then it read
--- and consumed nothing: its limits are stale); ns left on an abuse block (-1 none);
--- then per limit its check (-1 fits, -2 never, else the wait in ns) and its standing
--- (two numbers: rolling, the TAT's lead over now and 0; a quota, units used and its
--- period's end; concurrency, live slots and the earliest expiry or 0).
+-- Returns: now (s, us); each definition's period end (quotas; 0 for the other kinds);
+-- then per decision: 1 if it consumed, 0 if not, -1 if its admin records are at
+-- another generation than it was resolved under (then it read and consumed nothing:
+-- its limits are stale); ns left on an abuse block (-1 none); then per limit its check
+-- (-1 fits, -2 never, else the wait in ns) and its standing: rolling, the TAT's lead
+-- over now; a quota, units used; concurrency, live slots and the earliest expiry or 0
+-- (two numbers). Every number Redis turns into the reply costs it about a thousand
+-- instructions, so what the client can fill in itself is not sent: `batch.rs` puts
+-- back the 0 of a rolling limit and a quota's period end.
 
 -- the longest a concurrency limit tells a refused request to wait
 local CONCURRENCY_RETRY_CAP = E9
@@ -35,12 +38,15 @@ local num = setmetatable({}, { __index = function(cache, text)
   return value
 end })
 
--- Every counter the batch names, once: by KEYS index, then field. A counter holds its
--- state (`tat` rolling, as an offset never below 0; `u` units used; `leases`), the
--- stored text it was read from (`raw`), and once consumed, `dirty` and (quotas) `ends`.
+-- Every counter the batch names, once, by KEYS index: a table per counter hash holds its
+-- counters in the order the batch names them and, by field, the same counters. A
+-- counter holds its field, its state (`tat` rolling, as an offset never below 0; `u`
+-- units used; `leases`), the stored text it was read from (`raw`), and once consumed,
+-- `dirty` and (quotas) `ends`. Each table costs Redis about as much as forty
+-- instructions of the script, so there is one per hash and one per counter, no more.
 local counters = {}
--- per KEYS index of a counter hash: the fields to read, in order
-local fields = {}
+-- per KEYS index of a counter hash: how many counters it holds
+local held = {}
 -- each limit's counter, in the order the batch names them
 local refs, r = {}, 0
 
@@ -62,22 +68,23 @@ for _ = 1, decisions do
   at = at + 6
   for i = at, at + 3 * (n - 1), 3 do
     local k = num[argv[i]]
-    local by_field = counters[k]
-    if not by_field then
-      by_field = {}
-      counters[k] = by_field
-      fields[k] = {}
+    local h = counters[k]
+    if not h then
+      h = {}
+      counters[k] = h
+      held[k] = 0
     end
     local def = defs[num[argv[i + 1]]]
     local field = def.field
-    local c = by_field[field]
+    local c = h[field]
     if not c then
-      local list = fields[k]
-      list[#list + 1] = field
       local kind = def.kind
-      c = { kind = kind, tat = 0, u = 0, leases = kind == 'c' and {}, raw = false,
-        dirty = false, ends = 0 }
-      by_field[field] = c
+      c = { field = field, kind = kind, tat = 0, u = 0, leases = kind == 'c' and {},
+        raw = false, dirty = false, ends = 0 }
+      h[field] = c
+      local m = held[k] + 1
+      h[m] = c
+      held[k] = m
     end
     r = r + 1
     refs[r] = c
@@ -85,21 +92,29 @@ for _ = 1, decisions do
   at = at + 3 * n
 end
 
--- Read each counter hash once; an absent or unreadable counter is fresh, as in
--- floodgate_core.
+-- Read each counter hash once (with its recorded expiry); an absent or unreadable
+-- counter is fresh, as in floodgate_core. A hash of one or two counters, the usual
+-- case, is read without building an argument list.
 local expiries = {}
-for k, list in pairs(fields) do
-  local n = #list
-  list[n + 1] = EXPIRY_FIELD
-  local values = call('HMGET', keys[k], unpack(list))
-  list[n + 1] = nil
+for k, h in pairs(counters) do
+  local n = held[k]
+  local values
+  if n == 1 then
+    values = call('HMGET', keys[k], h[1].field, EXPIRY_FIELD)
+  elseif n == 2 then
+    values = call('HMGET', keys[k], h[1].field, h[2].field, EXPIRY_FIELD)
+  else
+    local list = {}
+    for j = 1, n do list[j] = h[j].field end
+    list[n + 1] = EXPIRY_FIELD
+    values = call('HMGET', keys[k], unpack(list))
+  end
   local expiry = tonumber(values[n + 1])
   if expiry then expiries[k] = (expiry - NOW_MS) * 1000000 - NOW_SUB end
-  local by_field = counters[k]
   for j = 1, n do
     local raw = values[j]
     if raw then
-      local c = by_field[list[j]]
+      local c = h[j]
       c.raw = raw
       read_state(c, c.kind, raw)
     end
@@ -107,14 +122,23 @@ for k, list in pairs(fields) do
 end
 
 -- the generation in an admin records hash, and a key's abuse block: read once per batch
-local generations, blocks = {}, {}
+-- (made when a decision first needs them)
+local generations, blocks = false, false
 
 -- Pass 2: each decision in order.
 local out = { NOW_S, NOW_US }
 local o = 2
+for j = 1, defined do
+  o = o + 1
+  out[o] = 0
+end
 -- the current decision's limits: counter, check, amount, and what consuming it sets
 -- (rolling: the TAT's advance; concurrency: the lease's TTL; a quota: its period's end)
-local cs, checks, amounts, ends = {}, {}, {}, {}
+-- (made at the size of eight limits, so the usual decision never grows them)
+local cs = { false, false, false, false, false, false, false, false }
+local checks = { 0, 0, 0, 0, 0, 0, 0, 0 }
+local amounts = { 0, 0, 0, 0, 0, 0, 0, 0 }
+local ends = { 0, 0, 0, 0, 0, 0, 0, 0 }
 at, r = first_decision, 0
 for _ = 1, decisions do
   local consume_ok = argv[at] == '1'
@@ -124,6 +148,7 @@ for _ = 1, decisions do
   local n = num[argv[at + 5]]
   local stale = false
   if guard_k > 0 then
+    generations = generations or {}
     local g = generations[guard_k]
     if not g then
       g = call('HGET', keys[guard_k], 'g') or '0'
@@ -136,13 +161,18 @@ for _ = 1, decisions do
     at, r = at + 3 * n, r + n
     out[o + 1], out[o + 2] = -1, -1
     o = o + 2
-    for _ = 1, n do
-      out[o + 1], out[o + 2], out[o + 3] = 0, 0, 0
-      o = o + 3
+    for i = at - 3 * n + 1, at - 2, 3 do
+      out[o + 1], out[o + 2] = 0, 0
+      o = o + 2
+      if defs[num[argv[i]]].kind == 'c' then
+        o = o + 1
+        out[o] = 0
+      end
     end
   else
     local blocked = -1
     if abuse_k > 0 then
+      blocks = blocks or {}
       blocked = blocks[abuse_k]
       if not blocked then
         blocked = -1
@@ -245,8 +275,15 @@ for _ = 1, decisions do
       else
         a, b = c.u, ends[i]
       end
-      out[o + 1], out[o + 2], out[o + 3] = checks[i], a, b
-      o = o + 3
+      if kind == 'c' then
+        out[o + 1], out[o + 2], out[o + 3] = checks[i], a, b
+        o = o + 3
+      else
+        -- a rolling limit's second number is always 0, a quota's its definition's
+        -- period end, sent once in front
+        out[o + 1], out[o + 2] = checks[i], a
+        o = o + 2
+      end
     end
   end
 end
@@ -254,10 +291,13 @@ end
 -- Write each changed hash once: its counters' new text, or their removal once they say
 -- nothing (so no key is left without a TTL). Only when a hash's state would otherwise
 -- outlive it is its TTL read and made to reach past that state (never shortened:
--- another writer may have set it for longer-lived state).
-for k, by_field in pairs(counters) do
-  local sets, dels, keep, ns = false, false, 0, 0
-  for field, c in pairs(by_field) do
+-- another writer may have set it for longer-lived state). One or two changed counters,
+-- the usual case, are written without building an argument list.
+for k, h in pairs(counters) do
+  local f1, v1, f2, v2, sets, dels = false, false, false, false, false, false
+  local keep, ns = 0, 0
+  for j = 1, held[k] do
+    local c = h[j]
     if c.dirty then
       local kind = c.kind
       local state_keep, text = 0, nil
@@ -279,32 +319,50 @@ for k, by_field in pairs(counters) do
       if state_keep <= 0 then
         if c.raw then
           dels = dels or {}
-          dels[#dels + 1] = field
+          dels[#dels + 1] = c.field
         end
       else
-        sets = sets or {}
-        sets[ns + 1], sets[ns + 2] = field, text
-        ns = ns + 2
+        ns = ns + 1
+        if ns == 1 then
+          f1, v1 = c.field, text
+        elseif ns == 2 then
+          f2, v2 = c.field, text
+        else
+          if ns == 3 then sets = { f1, v1, f2, v2 } end
+          sets[2 * ns - 1], sets[2 * ns] = c.field, text
+        end
         if state_keep > keep then keep = state_keep end
       end
     end
   end
   local key = keys[k]
   if dels then call('HDEL', key, unpack(dels)) end
-  if sets then
+  if ns > 0 then
     local expiry = expiries[k]
     if not expiry or keep + EXPIRY_MIN > expiry then
+      sets = sets or (ns == 1 and { f1, v1 } or { f1, v1, f2, v2 })
       local until_n = keep + EXPIRY_SET
       local until_ms = NOW_MS + ceil((NOW_SUB + until_n) / 1000000)
-      sets[ns + 1], sets[ns + 2] = EXPIRY_FIELD, until_ms
-      sets[ns + 3], sets[ns + 4] = LEGACY_EXPIRY_FIELD, abs(until_n)
+      local m = 2 * ns
+      sets[m + 1], sets[m + 2] = EXPIRY_FIELD, until_ms
+      sets[m + 3], sets[m + 4] = LEGACY_EXPIRY_FIELD, abs(until_n)
       call('HSET', key, unpack(sets))
       local ttl = call('PTTL', key)
       if ttl < 0 or ttl < until_ms - NOW_MS then call('PEXPIREAT', key, until_ms) end
-    else
+    elseif sets then
       call('HSET', key, unpack(sets))
+    elseif ns == 1 then
+      call('HSET', key, f1, v1)
+    else
+      call('HSET', key, f1, v1, f2, v2)
     end
   end
+end
+
+-- each quota definition's period end (0 for the other kinds, and for a quota no decision
+-- reached)
+for j = 1, defined do
+  out[2 + j] = defs[j].ends or 0
 end
 
 return out
