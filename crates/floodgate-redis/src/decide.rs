@@ -37,8 +37,11 @@ impl RedisStore {
     ) -> Result<Decision, StoreError> {
         let limits = request.limits;
         let subjects = request.subjects;
-        let parts = crate::plan::split(&subjects, limits.iter().enumerate(), self.cluster);
-        let lease = request.lease.0.to_string();
+        let mut parts = crate::plan::split(&subjects, limits.iter().enumerate(), self.cluster);
+        // A lone part (always, on one server) is never refunded, so its hash names and the
+        // lease id move into its call instead of being copied.
+        let lone = parts.len() == 1;
+        let mut lease = request.lease.0.to_string();
         let mut checks = vec![Check::Fits; limits.len()];
         let mut dimensions = vec![
             DimensionStatus {
@@ -63,12 +66,21 @@ impl RedisStore {
         let mut reservations = Vec::new();
         // The guard rides on the part in the account's slot (the only part on one server).
         let records = generation.map(|_| crate::registry::records_hash(subjects.account));
-        for (p, part) in parts.iter().enumerate() {
+        for (p, part) in parts.iter_mut().enumerate() {
+            let (slot, keys, lease) = if lone {
+                (
+                    std::mem::take(&mut part.tag),
+                    std::mem::take(&mut part.keys),
+                    std::mem::take(&mut lease),
+                )
+            } else {
+                (part.tag.clone(), part.keys.clone(), lease.clone())
+            };
             let mut call = Call {
-                slot: part.tag.clone(),
-                keys: part.keys.clone(),
+                slot,
+                keys,
                 consume: go,
-                lease: lease.clone(),
+                lease,
                 abuse: 0,
                 guard: None,
                 limits: Vec::with_capacity(part.limits.len()),

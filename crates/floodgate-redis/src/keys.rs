@@ -26,6 +26,15 @@ pub(crate) fn push_escaped(out: &mut String, subject: &str) {
         out.push('%');
         return;
     }
+    // Keys and accounts rarely hold these bytes: such a subject is copied whole, which
+    // costs a gateway less per decision than pushing it a character at a time.
+    if !subject
+        .bytes()
+        .any(|b| matches!(b, b'%' | b'{' | b'}' | b':'))
+    {
+        out.push_str(subject);
+        return;
+    }
     for c in subject.chars() {
         match c {
             '%' => out.push_str("%25"),
@@ -40,14 +49,18 @@ pub(crate) fn push_escaped(out: &mut String, subject: &str) {
 /// The hash tag (without braces) of the slot holding `limit`'s counter.
 pub(crate) fn tag(subjects: &Subjects<'_>, limit: &Limit) -> String {
     let mut tag = String::new();
+    push_tag(&mut tag, subjects, limit);
+    tag
+}
+
+fn push_tag(out: &mut String, subjects: &Subjects<'_>, limit: &Limit) {
     match limit.scope {
-        Scope::Key | Scope::Account => push_escaped(&mut tag, subjects.account),
+        Scope::Key | Scope::Account => push_escaped(out, subjects.account),
         Scope::Global => {
-            tag.push_str("g:");
-            push_escaped(&mut tag, &limit.bucket);
+            out.push_str("g:");
+            push_escaped(out, &limit.bucket);
         }
     }
-    tag
 }
 
 /// The hash holding `limit`'s counter (the field is the limit's slot).
@@ -55,7 +68,7 @@ pub(crate) fn counter_hash(subjects: &Subjects<'_>, limit: &Limit) -> String {
     let mut key = String::with_capacity(64);
     key.push_str(PREFIX);
     key.push('{');
-    key.push_str(&tag(subjects, limit));
+    push_tag(&mut key, subjects, limit);
     key.push('}');
     match limit.scope {
         Scope::Key => {
