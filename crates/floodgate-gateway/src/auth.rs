@@ -3,8 +3,8 @@
 //!
 //! The lookup goes through a [`KeyIndex`] made once per configuration: each key's hash
 //! with its entry and its account, on foldhash and compared a word at a time in constant
-//! time, instead of the configuration's own maps (SipHash twice, and a byte-by-byte
-//! constant-time comparison) on every request.
+//! time ([`Hashed`]), instead of the configuration's own maps (SipHash twice, and a
+//! byte-by-byte constant-time comparison) on every request.
 
 use crate::error::GatewayError;
 use axum::http::{header, HeaderMap};
@@ -14,12 +14,14 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use subtle::ConstantTimeEq;
 
-/// A key's hash as the index holds it.
+/// A key's hash as per-key maps on the hot path hold it: four words, compared in
+/// constant time a word at a time (a [`KeyHash`] compares byte by byte).
 #[derive(Clone, Copy)]
-struct Hashed([u64; 4]);
+pub(crate) struct Hashed([u64; 4]);
 
 impl Hashed {
-    fn new(hash: &KeyHash) -> Self {
+    /// The words of `hash`.
+    pub(crate) fn new(hash: &KeyHash) -> Self {
         let mut words = [0u64; 4];
         for (word, bytes) in words.iter_mut().zip(hash.0.chunks_exact(8)) {
             let mut b = [0u8; 8];
@@ -83,7 +85,7 @@ impl KeyIndex {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Caller<'c> {
     /// The hash of the presented key (the key of per-key caches).
-    pub(crate) hash: KeyHash,
+    pub(crate) hash: Hashed,
     /// The key's entry in the configuration.
     pub(crate) key: &'c KeyEntry,
     /// The account that owns the key.
@@ -129,11 +131,8 @@ pub(crate) fn authenticate<'c>(
     headers: &HeaderMap,
 ) -> Result<Caller<'c>, GatewayError> {
     let raw = presented_key(headers)?.ok_or(GatewayError::MissingKey)?;
-    let hash = KeyHash::of(raw);
-    let (key, account) = keys
-        .keys
-        .get(&Hashed::new(&hash))
-        .ok_or(GatewayError::UnknownKey)?;
+    let hash = Hashed::new(&KeyHash::of(raw));
+    let (key, account) = keys.keys.get(&hash).ok_or(GatewayError::UnknownKey)?;
     let account = account.as_ref().ok_or_else(|| {
         GatewayError::Misconfigured(format!("key {} has no account", key.info.id))
     })?;
