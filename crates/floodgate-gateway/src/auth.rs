@@ -7,12 +7,15 @@
 //! byte-by-byte constant-time comparison) on every request.
 
 use crate::error::GatewayError;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, HeaderName};
 use floodgate_config::{Config, KeyEntry, KeyHash};
 use floodgate_core::policy::AccountInfo;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use subtle::ConstantTimeEq;
+
+/// The header a key may come in besides `Authorization`.
+pub(crate) const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
 /// A key's hash as per-key maps on the hot path hold it: four words, compared in
 /// constant time a word at a time (a [`KeyHash`] compares byte by byte).
@@ -111,7 +114,8 @@ fn presented_key(headers: &HeaderMap) -> Result<Option<&str>, GatewayError> {
         let key = key.trim();
         return Ok((!key.is_empty()).then_some(key));
     }
-    match headers.get("x-api-key") {
+    // A `HeaderName` constant: looking up by `&str` parses and checks the name each time.
+    match headers.get(X_API_KEY) {
         Some(value) => {
             let key = value.to_str().map_err(|_| GatewayError::UnknownKey)?.trim();
             Ok((!key.is_empty()).then_some(key))

@@ -7,14 +7,13 @@
 //! client can never claim another identity. `[server] forward_api_key = true` keeps the key
 //! for an upstream that authenticates the same keys itself.
 
-use crate::auth::Caller;
+use crate::auth::{Caller, X_API_KEY};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 
 const PREFIX: &str = "x-floodgate-";
 const KEY_ID: HeaderName = HeaderName::from_static("x-floodgate-key-id");
 const ACCOUNT: HeaderName = HeaderName::from_static("x-floodgate-account");
 const TIER: HeaderName = HeaderName::from_static("x-floodgate-tier");
-const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
 /// A caller's identity headers, made once per key and configuration (they are kept with
 /// its resolved limits) rather than per request.
