@@ -5,10 +5,9 @@
 //! per (key, model) keeps it off the hot path. The cache lives inside the installed
 //! configuration snapshot, so swapping the configuration drops it along with the old one.
 
-use crate::auth::Caller;
+use crate::auth::{Caller, Hashed};
 use crate::headers::HeaderPlan;
 use crate::identity::Identity;
-use floodgate_config::KeyHash;
 use floodgate_core::policy::{resolve, ModelSpec, Policy, ResolveError};
 use floodgate_core::{Limit, Window};
 use metrics::Counter;
@@ -55,8 +54,8 @@ impl Resolved {
 /// hashes (already uniformly spread) and model names from the configuration.
 type Fast = foldhash::fast::RandomState;
 
-/// Per-key maps of per-model resolutions.
-type ByKey = HashMap<KeyHash, HashMap<Arc<str>, Arc<Resolved>, Fast>, Fast>;
+/// Per-key maps of per-model resolutions; key hashes compared a word at a time.
+type ByKey = HashMap<Hashed, HashMap<Arc<str>, Arc<Resolved>, Fast>, Fast>;
 
 /// The cache. Reads take a shared lock briefly and never across an await.
 #[derive(Debug, Default)]

@@ -68,13 +68,23 @@ impl Pool {
         mut request: Request<UpstreamBody>,
     ) -> Result<Response<Incoming>, SendError> {
         loop {
-            let (mut sender, reused) = match self.take(authority) {
-                Some(sender) => (sender, true),
-                None => (connect(authority).await?, false),
+            // A connection taken out goes back with its own copy of the authority, so
+            // reusing one copies nothing.
+            let (mut pooled, reused) = match self.take(authority) {
+                Some(pooled) => (pooled, true),
+                None => {
+                    let pooled = Pooled {
+                        authority: authority.clone(),
+                        sender: connect(authority).await?,
+                        idle_rounds: 0,
+                    };
+                    (pooled, false)
+                }
             };
-            match sender.try_send_request(request).await {
+            match pooled.sender.try_send_request(request).await {
                 Ok(response) => {
-                    self.put(authority, sender);
+                    pooled.idle_rounds = 0;
+                    self.lock().push(pooled);
                     return Ok(response);
                 }
                 Err(mut failed) => match failed.take_message() {
@@ -107,7 +117,7 @@ impl Pool {
 
     /// The most recently used ready connection to `authority`, taken out of the list;
     /// closed connections met on the way are dropped.
-    fn take(&self, authority: &Authority) -> Option<SendRequest<UpstreamBody>> {
+    fn take(&self, authority: &Authority) -> Option<Pooled> {
         let mut connections = self.lock();
         let mut i = connections.len();
         while i > 0 {
@@ -118,18 +128,10 @@ impl Pool {
             // Byte equality, not Authority's case-insensitive comparison: every request
             // names its upstream as the configuration wrote it, and this runs per request.
             } else if c.sender.is_ready() && c.authority.as_str() == authority.as_str() {
-                return Some(connections.swap_remove(i).sender);
+                return Some(connections.swap_remove(i));
             }
         }
         None
-    }
-
-    fn put(&self, authority: &Authority, sender: SendRequest<UpstreamBody>) {
-        self.lock().push(Pooled {
-            authority: authority.clone(),
-            sender,
-            idle_rounds: 0,
-        });
     }
 }
 

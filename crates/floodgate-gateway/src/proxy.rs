@@ -47,13 +47,13 @@ pub(crate) async fn handle(State(state): State<Arc<GatewayState>>, request: Requ
         tracing::enabled!(target: "floodgate::access", tracing::Level::DEBUG).then(Instant::now);
     let snapshot = state.snapshot();
     let refreshed;
-    let authenticated = match auth::authenticate(&snapshot.config, request.headers()) {
+    let authenticated = match auth::authenticate(&snapshot.keys, request.headers()) {
         // A key another instance created is not in this snapshot yet: a shared registry
         // is asked about unknown keys.
         Err(GatewayError::UnknownKey) => match auth::presented_hash(request.headers()) {
             Some(hash) if state.find_shared_key(&hash).await => {
                 refreshed = state.snapshot();
-                auth::authenticate(&refreshed.config, request.headers())
+                auth::authenticate(&refreshed.keys, request.headers())
                     .map(|caller| (&refreshed, caller))
             }
             _ => Err(GatewayError::UnknownKey),
@@ -281,7 +281,7 @@ async fn proxy(
                 let seen = snapshot.generations.get(&**account).copied().unwrap_or(0);
                 state.refresh_account(account, seen).await;
                 fresh_snapshot = state.snapshot();
-                fresh_caller = auth::authenticate(&fresh_snapshot.config, &parts.headers)?;
+                fresh_caller = auth::authenticate(&fresh_snapshot.keys, &parts.headers)?;
                 let again = decide(state, &fresh_snapshot, &fresh_caller, &demand, lease).await?;
                 (&fresh_caller, again)
             }

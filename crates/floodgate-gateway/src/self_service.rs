@@ -169,7 +169,7 @@ pub(crate) async fn rate_limits_handler(
 ) -> Response {
     // A key another instance created is found in the shared registry.
     let snapshot = state.snapshot_for(request.headers()).await;
-    let caller = match auth::authenticate(&snapshot.config, request.headers()) {
+    let caller = match auth::authenticate(&snapshot.keys, request.headers()) {
         Ok(caller) => caller,
         Err(e) => return e.into_response(),
     };
@@ -186,7 +186,7 @@ pub(crate) async fn rate_limit_logs_handler(
 ) -> Response {
     // A key another instance created is found in the shared registry.
     let snapshot = state.snapshot_for(request.headers()).await;
-    let caller = match auth::authenticate(&snapshot.config, request.headers()) {
+    let caller = match auth::authenticate(&snapshot.keys, request.headers()) {
         Ok(caller) => caller,
         Err(e) => return e.into_response(),
     };

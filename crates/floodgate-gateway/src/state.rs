@@ -25,6 +25,8 @@ use std::time::Duration;
 pub(crate) struct Snapshot {
     /// The configuration as loaded.
     pub(crate) config: Config,
+    /// Its keys, ready to authenticate requests against.
+    pub(crate) keys: crate::auth::KeyIndex,
     /// Its routes, ready to match, in configuration order.
     pub(crate) routes: Vec<CompiledRoute>,
     /// Where requests go; `None` until an upstream is configured.
@@ -47,6 +49,7 @@ impl Snapshot {
             .map(Upstream::parse)
             .transpose()?;
         Ok(Self {
+            keys: crate::auth::KeyIndex::new(&config),
             routes: config
                 .routes
                 .iter()
@@ -217,7 +220,7 @@ impl GatewayState {
         let snapshot = self.snapshot();
         if !self.directory.shared()
             || !matches!(
-                crate::auth::authenticate(&snapshot.config, headers),
+                crate::auth::authenticate(&snapshot.keys, headers),
                 Err(crate::error::GatewayError::UnknownKey)
             )
         {

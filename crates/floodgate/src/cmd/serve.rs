@@ -42,14 +42,26 @@ pub(crate) fn init_logging() {
     crate::logging::init(LogFormat::Text);
 }
 
-/// A multi-threaded runtime with `threads` workers (one per core by default).
+/// A runtime with `threads` workers (one per core by default). One worker gets tokio's
+/// current-thread scheduler: with a single worker there is no one to steal work from or
+/// wake, and the work-stealing scheduler's hand-offs between the I/O driver and the worker
+/// cost CPU on every request.
 pub(crate) fn runtime(threads: Option<usize>) -> anyhow::Result<tokio::runtime::Runtime> {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    builder.enable_all();
-    if let Some(threads) = threads {
-        anyhow::ensure!(threads > 0, "--threads must be at least 1");
+    let threads = match threads {
+        Some(threads) => {
+            anyhow::ensure!(threads > 0, "--threads must be at least 1");
+            threads
+        }
+        None => std::thread::available_parallelism().map_or(1, usize::from),
+    };
+    let mut builder = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
         builder.worker_threads(threads);
-    }
+        builder
+    };
+    builder.enable_all();
     Ok(builder.build()?)
 }
 

@@ -65,7 +65,9 @@ impl Server {
             .arg(env!("CARGO_BIN_EXE_floodgate"))
             .args(["serve", "--config"])
             .arg(config)
-            .args(["--listen", &addr, "--threads", "2"])
+            // One worker: tokio's current-thread runtime, so reload, signals, metrics and
+            // shutdown are tested on it as well as on the multi-threaded one (`gateways`).
+            .args(["--listen", &addr, "--threads", "1"])
             .args(extra)
             .env("RUST_LOG", rust_log)
             .stdin(Stdio::piped())
