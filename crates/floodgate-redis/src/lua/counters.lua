@@ -14,13 +14,13 @@ local function parse_limits(from)
   for i = from, #argv - 7, 8 do
     local kind = argv[i + 2]
     local l = {
-      key = tonumber(argv[i]), field = argv[i + 1], kind = kind,
-      p1 = tonumber(argv[i + 3]), p2 = 0, max = tonumber(argv[i + 5]),
-      amount = tonumber(argv[i + 6]), shadow = argv[i + 7] == '1',
+      key = argv[i] + 0, field = argv[i + 1], kind = kind,
+      p1 = argv[i + 3] + 0, p2 = 0, max = argv[i + 5] + 0,
+      amount = argv[i + 6] + 0, shadow = argv[i + 7] == '1',
       at = 0, raw = false, tat = 0, u = 0, leases = false, end_now = 0, check = -1,
     }
     if kind == 'r' then
-      l.p2 = tonumber(argv[i + 4])
+      l.p2 = argv[i + 4] + 0
     elseif kind ~= 'c' then
       if kind ~= end_kind or argv[i + 3] ~= end_offset then
         end_kind, end_offset = kind, argv[i + 3]

@@ -3,9 +3,9 @@
 -- ARGV: [1] failures tolerated in the window, [2] window (ns), [3] block length (ns).
 -- Returns the block length in ns if this failure started a block, else -1.
 local key = KEYS[1]
-local max_failures = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-local block = tonumber(ARGV[3])
+local max_failures = ARGV[1] + 0
+local window = ARGV[2] + 0
+local block = ARGV[3] + 0
 
 -- failures during a block are not counted, so a client knocking on is not blocked forever
 if blocked_for(key) >= 0 then return -1 end

@@ -4,7 +4,7 @@
 -- each (amount unused).
 -- Returns: now (s, us), ns left on an abuse block (-1 none), then per limit its
 -- standing (two numbers, see `standing`).
-local abuse_at = tonumber(ARGV[1])
+local abuse_at = ARGV[1] + 0
 local limits = parse_limits(2)
 load_all(limits)
 

@@ -6,8 +6,8 @@
 -- alone (settle never touches it: slots are released through leases); then the limits,
 -- 8 arguments each, amount = the delta (positive charges, negative refunds).
 -- Returns: now (s, us), then per limit its standing (two numbers, see `standing`).
-local reserved_s = tonumber(ARGV[1])
-local reserved_n = tonumber(ARGV[2])
+local reserved_s = ARGV[1] + 0
+local reserved_n = ARGV[2] + 0
 local lease_id = ARGV[3]
 local limits = parse_limits(4)
 load_all(limits)
