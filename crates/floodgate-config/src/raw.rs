@@ -200,6 +200,7 @@ pub(crate) struct RawRoute {
     pub(crate) model_field: Option<Spanned<String>>,
     pub(crate) images_field: Option<String>,
     pub(crate) max_upload: Option<Spanned<String>>,
+    pub(crate) max_media_duration: Option<Spanned<String>>,
     pub(crate) job: Option<Spanned<RawJob>>,
 }
 

@@ -160,6 +160,9 @@ pub struct Route {
     pub images_field: Option<String>,
     /// Largest request body accepted, in bytes (413 above it).
     pub max_upload_bytes: Option<u64>,
+    /// Longest audio or video a request may upload, in nanoseconds: read from the media's
+    /// container as the body arrives (413 above it).
+    pub max_media_duration: Option<Nanos>,
     /// Set when the route submits async jobs: their concurrency slot is held from the
     /// submission until a poll reports a final state.
     pub job: Option<AsyncJob>,

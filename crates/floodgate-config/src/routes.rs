@@ -75,6 +75,11 @@ pub(crate) fn routes(
                 .map_err(|e| diags.at(&m.span(), format!("{here}.max_upload: {e}")))
                 .ok()
         });
+        let max_media_duration = route.max_media_duration.as_ref().and_then(|m| {
+            quantity::duration(m.get_ref())
+                .map_err(|e| diags.at(&m.span(), format!("{here}.max_media_duration: {e}")))
+                .ok()
+        });
         let job = route
             .job
             .as_ref()
@@ -98,6 +103,7 @@ pub(crate) fn routes(
             model,
             images_field: route.images_field.clone(),
             max_upload_bytes,
+            max_media_duration,
             job,
             line,
         });
@@ -162,6 +168,7 @@ mod tests {
             model: ModelSource::Fixed("m".into()),
             images_field: None,
             max_upload_bytes: None,
+            max_media_duration: None,
             job: None,
             line: 1,
         }

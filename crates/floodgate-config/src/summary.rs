@@ -293,6 +293,15 @@ fn routes(f: &mut fmt::Formatter<'_>, c: &Config) -> fmt::Result {
         if let Some(max) = r.max_upload_bytes {
             let _ = write!(line, ", uploads up to {}", quantity::format_size(max));
         }
+        if let Some(max) = r.max_media_duration {
+            // in minutes, as providers state media limits ("600 minutes", not "10h")
+            const MINUTE: u64 = 60 * floodgate_core::NANOS_PER_SEC;
+            if max.is_multiple_of(MINUTE) {
+                let _ = write!(line, ", media up to {} minutes", max / MINUTE);
+            } else {
+                let _ = write!(line, ", media up to {}", quantity::format_duration(max));
+            }
+        }
         writeln!(f, "{line}")?;
     }
     Ok(())

@@ -148,6 +148,14 @@ fn route_patterns_methods_and_sizes() {
         "{BASE}\n[[routes]]\npath = \"/x\"\nmodel = \"txt2img\"\nmax_upload = \"10 megs\"\n"
     );
     one_error(&text, BASE_LINES + 5, &["routes[0].max_upload", "10 megs"]);
+    let text = format!(
+        "{BASE}\n[[routes]]\npath = \"/x\"\nmodel = \"txt2img\"\nmax_media_duration = \"600 minutes\"\n"
+    );
+    one_error(
+        &text,
+        BASE_LINES + 5,
+        &["routes[0].max_media_duration", "600 minutes", "\"10m\""],
+    );
     let text = format!("{BASE}\n[[routes]]\npath = \"/x\"\nmodel = \"txt2img\"\n\n[[routes]]\npath = \"/x\"\nmodel = \"txt2img\"\n");
     one_error(
         &text,

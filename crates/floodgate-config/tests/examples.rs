@@ -176,6 +176,22 @@ fn provider_b_routes_uploads_and_responses() {
     assert_eq!(upload("/api/v1/videofile2txt"), Some(10 * MB));
     assert_eq!(upload("/api/v1/videos/replace"), Some(10 * MB));
     assert_eq!(upload("/api/v1/txt2img"), None);
+    // audio and video: 600 minutes at most
+    let media = |path: &str| fixed_route(&c, path).max_media_duration;
+    let minutes = |m: u64| Some(m * 60 * 1_000_000_000);
+    for path in [
+        "/api/v1/aud2video",
+        "/api/v1/transcribe",
+        "/api/v1/vid2txt",
+        "/api/v1/aud2txt",
+        "/api/v1/videofile2txt",
+        "/api/v1/audiofile2txt",
+        "/api/v1/videos/replace",
+    ] {
+        assert_eq!(media(path), minutes(600), "{path}");
+    }
+    assert_eq!(media("/api/v1/img2video"), None);
+    assert_eq!(media("/api/v1/txt2img"), None);
     assert_eq!(c.server.upstream.as_deref(), Some("http://127.0.0.1:9000"));
     assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
 }

@@ -48,7 +48,9 @@ fn provider_b_lines_match_the_seed_table() {
     assert!(tier_line(&s, "basic", "prompt").ends_with("10 requests/minute, 100 requests/day"));
     assert!(tier_line(&s, "premium", "txt2img").ends_with("  300 requests/minute"));
     assert!(
-        s.contains("  POST   /api/v1/aud2video -> aud2video, uploads up to 20 MB\n"),
+        s.contains(
+            "  POST   /api/v1/aud2video -> aud2video, uploads up to 20 MB, media up to 600 minutes\n"
+        ),
         "{s}"
     );
     assert!(s.contains("  POST   /api/v1/prompt/* -> prompt\n"), "{s}");

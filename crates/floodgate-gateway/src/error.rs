@@ -46,6 +46,19 @@ pub enum GatewayError {
         /// What the limit is for, e.g. " for uploads to this endpoint".
         what: &'static str,
     },
+    /// The body holds audio or video longer than the route accepts.
+    #[error(
+        "media duration of {:.1} minutes ({} s) exceeds the limit of {} for uploads to this endpoint",
+        *millis as f64 / 60_000.0,
+        millis.div_ceil(1000),
+        minutes(*limit)
+    )]
+    MediaTooLong {
+        /// The media's duration, in milliseconds.
+        millis: u64,
+        /// The route's limit.
+        limit: floodgate_core::Nanos,
+    },
     /// Content-Length is not a number.
     #[error("invalid Content-Length header")]
     BadContentLength,
@@ -77,7 +90,9 @@ impl GatewayError {
             | GatewayError::BadMultipart(_)
             | GatewayError::BadField(_)
             | GatewayError::BadContentLength => StatusCode::BAD_REQUEST,
-            GatewayError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::PayloadTooLarge { .. } | GatewayError::MediaTooLong { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             GatewayError::NoUpstream | GatewayError::UpstreamUnavailable(_) => {
                 StatusCode::BAD_GATEWAY
             }
@@ -103,6 +118,7 @@ impl GatewayError {
             GatewayError::BadField(_) => "invalid_request",
             GatewayError::UnknownModel(_) => "unknown_model",
             GatewayError::PayloadTooLarge { .. } => "payload_too_large",
+            GatewayError::MediaTooLong { .. } => "media_too_long",
             GatewayError::BadContentLength => "invalid_content_length",
             GatewayError::NoUpstream | GatewayError::UpstreamUnavailable(_) => {
                 "upstream_unavailable"
@@ -144,6 +160,17 @@ fn human_size(bytes: u64) -> String {
         }
     }
     format!("{bytes} B")
+}
+
+/// A limit as the seeds write media limits: in whole minutes where it is some ("600
+/// minutes"), else in seconds.
+fn minutes(limit: floodgate_core::Nanos) -> String {
+    const MINUTE: u64 = 60_000_000_000;
+    if limit >= MINUTE && limit.is_multiple_of(MINUTE) {
+        format!("{} minutes", limit / MINUTE)
+    } else {
+        format!("{} s", limit as f64 / 1e9)
+    }
 }
 
 /// The shared JSON error body.

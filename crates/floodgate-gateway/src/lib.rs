@@ -59,6 +59,7 @@ mod json;
 mod lease;
 mod limits;
 mod log;
+mod media;
 mod metrics;
 mod multipart;
 mod pool;

@@ -350,8 +350,7 @@ async fn proxy(
                 snapshot.upstream_timeout,
                 parts,
                 target.body,
-                target.overflow,
-                route.max_upload_bytes,
+                target.cutoff,
             )
             .await;
             state.metrics().upstream(

@@ -158,6 +158,7 @@ mod tests {
             model: ModelSource::Fixed("m".into()),
             images_field: None,
             max_upload_bytes: None,
+            max_media_duration: None,
             job: None,
             line: 1,
         };

@@ -3,9 +3,10 @@
 //! one of them must be read from it, and then no further than the cap `read_cap` sets;
 //! otherwise it streams untouched. A body that was read goes upstream as the same bytes.
 
-use crate::body::{Overflow, UpstreamBody};
+use crate::body::{self, BodyError, Cutoff, UpstreamBody};
 use crate::error::GatewayError;
 use crate::json::{self, Field, Found, Wanted};
+use crate::media::{MediaCheck, Verdict};
 use crate::multipart;
 use axum::body::Body;
 use axum::http::{header, HeaderMap};
@@ -29,8 +30,8 @@ pub(crate) struct Target<'c> {
     pub(crate) max_tokens: Option<u64>,
     /// The body to send upstream.
     pub(crate) body: UpstreamBody,
-    /// Raised if a streamed body exceeds the route's upload limit.
-    pub(crate) overflow: Option<Overflow>,
+    /// Raised if a streamed body breaks the route's upload or duration limit.
+    pub(crate) cutoff: Option<Cutoff>,
 }
 
 /// Whether the body declares itself JSON.
@@ -109,6 +110,27 @@ impl Read {
     }
 }
 
+/// How much of a streamed upload is read before the request is decided on, for its media
+/// check: the containers that state a duration up front state it well within this.
+const READ_AHEAD: u64 = 64 * 1024;
+
+/// The answer to a body that stopped while it was read ahead.
+fn body_error(e: BodyError, limit: floodgate_core::Nanos) -> GatewayError {
+    match e {
+        BodyError::TooLarge(limit) => GatewayError::PayloadTooLarge {
+            limit,
+            what: " for uploads to this endpoint",
+        },
+        BodyError::TooLong(seconds) => GatewayError::MediaTooLong {
+            millis: body::millis(seconds),
+            limit,
+        },
+        BodyError::Client(e) => {
+            GatewayError::BadField(format!("the request body could not be read: {e}"))
+        }
+    }
+}
+
 /// The most of a body the gateway buffers to read it, and what the 413 says the limit is
 /// for. A JSON body is held to `server.max_json_body` (and the route's `max_upload` if
 /// smaller); a multipart body carries files, so the route's `max_upload` is its limit,
@@ -178,7 +200,7 @@ pub(crate) async fn extract<'c>(
     let needs_body = model_field.is_some() || fixed_compute;
     // A route that reads nothing from the body does not look at its type either: the
     // common fixed-model request streams through without a header lookup more.
-    let boundary = if needs_body || fixed_images.is_some() {
+    let boundary = if needs_body || fixed_images.is_some() || route.max_media_duration.is_some() {
         multipart::boundary(headers).transpose()?
     } else {
         None
@@ -186,7 +208,18 @@ pub(crate) async fn extract<'c>(
     let must_read =
         needs_body || (fixed_images.is_some() && (boundary.is_some() || is_json(headers)));
     if !must_read {
-        let (body, overflow) = UpstreamBody::stream(body, route.max_upload_bytes);
+        let (body, cutoff) = match route.max_media_duration {
+            None => UpstreamBody::stream(body, route.max_upload_bytes),
+            Some(limit) => {
+                let check = MediaCheck::new(limit, boundary.as_deref(), content_length);
+                let (mut body, cutoff) =
+                    UpstreamBody::inspected(body, route.max_upload_bytes, check);
+                body.read_ahead(READ_AHEAD)
+                    .await
+                    .map_err(|e| body_error(e, limit))?;
+                (body, Some(cutoff))
+            }
+        };
         return Ok(Target {
             model: fixed.ok_or_else(|| GatewayError::Misconfigured("route has no model".into()))?,
             images: 1,
@@ -194,7 +227,7 @@ pub(crate) async fn extract<'c>(
             body_len: content_length,
             max_tokens: None,
             body,
-            overflow,
+            cutoff,
         });
     }
 
@@ -213,6 +246,16 @@ pub(crate) async fn extract<'c>(
             ))
         }
     };
+    if let Some(limit) = route.max_media_duration {
+        let mut check = MediaCheck::new(limit, boundary.as_deref(), Some(bytes.len() as u64));
+        check.feed(&bytes);
+        if let Verdict::TooLong(seconds) = check.finish() {
+            return Err(GatewayError::MediaTooLong {
+                millis: body::millis(seconds),
+                limit,
+            });
+        }
+    }
     let read = match &boundary {
         Some(boundary) => Read::Form(multipart::read(bytes.clone(), boundary).await?),
         None => Read::Json(bytes.clone()),
@@ -272,7 +315,7 @@ pub(crate) async fn extract<'c>(
         body_len: Some(bytes.len() as u64),
         max_tokens: found.max_tokens,
         body: UpstreamBody::full(bytes),
-        overflow: None,
+        cutoff: None,
     })
 }
 

@@ -1,7 +1,7 @@
 //! The model API behind the gateway: its address, and forwarding one request with its
 //! body streamed both ways over a keep-alive connection from the [`Pool`].
 
-use crate::body::{Overflow, UpstreamBody};
+use crate::body::{Cutoff, UpstreamBody};
 use crate::error::GatewayError;
 use crate::pool::{Pool, SendError};
 use axum::http::uri::{Authority, PathAndQuery, Scheme};
@@ -129,8 +129,7 @@ pub(crate) async fn forward(
     timeout: Duration,
     mut parts: request::Parts,
     body: UpstreamBody,
-    overflow: Option<Overflow>,
-    upload_limit: Option<u64>,
+    cutoff: Option<Cutoff>,
 ) -> Result<Response<Incoming>, GatewayError> {
     parts.uri = upstream.uri(parts.uri.path_and_query())?;
     strip_hop_by_hop(&mut parts.headers);
@@ -148,13 +147,11 @@ pub(crate) async fn forward(
             let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
             return Err(GatewayError::UpstreamTimeout(ms));
         }
-        Ok(Err(_)) if overflow.as_ref().is_some_and(Overflow::happened) => {
-            return Err(GatewayError::PayloadTooLarge {
-                limit: upload_limit.unwrap_or(0),
-                what: " for uploads to this endpoint",
-            })
-        }
         Ok(Err(e)) => {
+            if let Some(cut) = cutoff.as_ref().and_then(Cutoff::cut) {
+                tracing::debug!(error = ?e, "request body stopped at a limit");
+                return Err(cut.error());
+            }
             let what = match e {
                 SendError::Connect(_) => "connection failed",
                 SendError::Request(_) => "the connection broke before a response",
