@@ -283,3 +283,54 @@ mod tests {
         }
     }
 }
+
+/// Files written by ffmpeg 5.1 (`tests/fixtures/media`, see its README), read whole and
+/// in small chunks: the readers follow real encoders' output, not only the specs.
+#[cfg(test)]
+mod real_files {
+    use super::scan::{Outcome, Probe};
+
+    #[test]
+    fn durations_of_files_real_encoders_wrote() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/media");
+        let expected = [
+            ("a.wav", 1.0),
+            ("a-rf64.wav", 1.0),
+            ("a.aiff", 1.0),
+            ("a.flac", 1.0),
+            ("a.m4a", 3.0),
+            ("a-faststart.m4a", 3.0),
+            ("v.mp4", 3.0),
+            ("v.mov", 3.0),
+            ("v.avi", 3.0),
+            ("v.webm", 3.0),
+            // Opus in Matroska counts its encoder delay
+            ("a.webm", 3.008),
+            ("a.mkv", 3.008),
+            ("a.opus", 3.0),
+            ("a.ogg", 3.0),
+            // MP3 frames are 1152 samples: 3 s rounds up to whole frames
+            ("vbr.mp3", 3.168),
+            ("cbr-info.mp3", 3.168),
+            ("cbr-no-header.mp3", 3.168),
+        ];
+        for (name, seconds) in expected {
+            let bytes = std::fs::read(dir.join(name)).expect(name);
+            for chunk in [1, 1000, bytes.len()] {
+                let mut probe = Probe::new(None);
+                for part in bytes.chunks(chunk) {
+                    probe.feed(part);
+                }
+                match probe.finish() {
+                    Outcome::Known(read) => {
+                        assert!(
+                            (read - seconds).abs() < 0.001,
+                            "{name}: {read} s, not {seconds}"
+                        );
+                    }
+                    other => panic!("{name} in chunks of {chunk}: {other:?}"),
+                }
+            }
+        }
+    }
+}
