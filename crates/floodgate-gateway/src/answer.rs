@@ -3,12 +3,12 @@
 //! not an error: what was read and the rest are handed back as one stream, and the
 //! answer goes through as it would have without being read.
 
+use crate::client::ResponseBody;
 use axum::body::Body;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use http_body::Frame;
 use http_body_util::{BodyExt, BodyStream, StreamBody};
-use hyper::body::Incoming;
 
 /// Largest answer read whole.
 pub(crate) const MAX_ANSWER: usize = 4 << 20;
@@ -22,7 +22,7 @@ pub(crate) enum Answer {
 }
 
 /// Reads `body` whole, up to [`MAX_ANSWER`] bytes.
-pub(crate) async fn read(mut body: Incoming) -> Result<Answer, hyper::Error> {
+pub(crate) async fn read(mut body: ResponseBody) -> Result<Answer, std::io::Error> {
     let mut read = BytesMut::new();
     while let Some(frame) = body.frame().await {
         let frame = frame?;
@@ -30,7 +30,7 @@ pub(crate) async fn read(mut body: Incoming) -> Result<Answer, hyper::Error> {
             read.extend_from_slice(data);
             if read.len() > MAX_ANSWER {
                 let head = futures_util::stream::once(async move {
-                    Ok::<_, hyper::Error>(Frame::data(read.freeze()))
+                    Ok::<_, std::io::Error>(Frame::data(read.freeze()))
                 });
                 let rest = BodyStream::new(body);
                 return Ok(Answer::Partial(Body::new(StreamBody::new(

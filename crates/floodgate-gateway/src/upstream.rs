@@ -2,11 +2,10 @@
 //! body streamed both ways over a keep-alive connection from the [`Pool`].
 
 use crate::body::{Cutoff, UpstreamBody};
+use crate::client::{Pool, ResponseBody, SendError};
 use crate::error::GatewayError;
-use crate::pool::{Pool, SendError};
 use axum::http::uri::{Authority, PathAndQuery, Scheme};
 use axum::http::{header, request, HeaderMap, HeaderName, HeaderValue, Request, Response, Uri};
-use hyper::body::Incoming;
 use std::time::Duration;
 
 /// The pool every request goes through.
@@ -130,7 +129,7 @@ pub(crate) async fn forward(
     mut parts: request::Parts,
     body: UpstreamBody,
     cutoff: Option<Cutoff>,
-) -> Result<Response<Incoming>, GatewayError> {
+) -> Result<Response<ResponseBody>, GatewayError> {
     parts.uri = upstream.uri(parts.uri.path_and_query())?;
     strip_hop_by_hop(&mut parts.headers);
     // `Expect: 100-continue` was answered (or not) by the gateway's own server, and the

@@ -1,0 +1,236 @@
+//! One keep-alive HTTP/1.1 connection to the upstream, driven by the task of the request
+//! that holds it: the request is written, the answer's head read and its body streamed
+//! from the same task, with no connection task, channel or wake-up in between.
+
+use super::head::{self, Head, Outgoing};
+use crate::body::UpstreamBody;
+use axum::http::uri::Authority;
+use axum::http::{request, Method};
+use bytes::BytesMut;
+use futures_util::FutureExt;
+use http_body::Body as _;
+use http_body_util::BodyExt;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+/// Probes sent on a connection idle this long, so a dead peer is noticed.
+const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+
+/// Longest response head read.
+const MOST_HEAD: usize = 64 * 1024;
+
+/// A small body leaves in the same write as the head up to this size.
+const WITH_HEAD: usize = 64 * 1024;
+
+/// The end of a chunked body.
+const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+/// Bytes read at a time, at least.
+const READ_SIZE: usize = 16 * 1024;
+
+/// Why an exchange failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ExchangeError {
+    /// The connection failed, or the upstream broke the protocol.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    /// The request body stopped (a limit, or the client went away).
+    #[error("request body: {0}")]
+    Body(#[from] crate::body::BodyError),
+}
+
+/// A connection to the upstream.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    io: TcpStream,
+    /// The upstream it is connected to (a reload may change the upstream).
+    pub(super) authority: Authority,
+    /// Bytes read and not yet consumed.
+    pub(super) buf: BytesMut,
+    /// Bytes to write, reused from request to request.
+    out: Vec<u8>,
+    /// Reaping rounds it has been found idle in a row.
+    pub(super) idle_rounds: u8,
+}
+
+impl Conn {
+    /// Opens a connection to `authority` (port 80 unless it names one).
+    pub(super) async fn open(authority: &Authority) -> io::Result<Self> {
+        let port = authority.port_u16().unwrap_or(80);
+        let io = TcpStream::connect((authority.host(), port)).await?;
+        // The request head and a small body leave in one write, and the answer must not
+        // wait for a delayed ACK.
+        io.set_nodelay(true)?;
+        let keepalive = socket2::TcpKeepalive::new().with_time(TCP_KEEPALIVE);
+        if let Err(e) = socket2::SockRef::from(&io).set_tcp_keepalive(&keepalive) {
+            tracing::debug!(error = %e, "TCP keepalive not set on an upstream connection");
+        }
+        Ok(Self {
+            io,
+            authority: authority.clone(),
+            buf: BytesMut::new(),
+            out: Vec::new(),
+            idle_rounds: 0,
+        })
+    }
+
+    /// Whether this idle connection can carry a request: not if the upstream has closed
+    /// it or sent on it unasked. Costs a read only when the runtime has seen the socket
+    /// readable, which it stays after the last answer until a read finds nothing.
+    pub(super) fn is_usable(&mut self) -> bool {
+        if !self.buf.is_empty() {
+            return false;
+        }
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        match self.io.poll_read_ready(&mut cx) {
+            Poll::Pending => true,
+            Poll::Ready(Err(_)) => false,
+            Poll::Ready(Ok(())) => {
+                let mut probe = [0; 1];
+                matches!(self.io.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+            }
+        }
+    }
+
+    /// Sends the request and reads the answer's head; the body is then read with
+    /// [`Conn::poll_fill`].
+    pub(super) async fn exchange(
+        &mut self,
+        parts: &request::Parts,
+        mut body: UpstreamBody,
+    ) -> Result<Head, ExchangeError> {
+        let outgoing = Outgoing::of(&parts.method, body.size_hint().exact());
+        self.out.clear();
+        head::encode(&mut self.out, parts, outgoing);
+        // The body's first bytes, when they are already here (a body the gateway read, or
+        // one that came with the client's head), leave in the same write as the head.
+        let mut rest = None;
+        if outgoing != Outgoing::Empty {
+            if let Some(frame) = body.frame().now_or_never().flatten() {
+                if let Ok(data) = frame?.into_data() {
+                    if data.len() <= WITH_HEAD {
+                        frame_into(&mut self.out, &data, outgoing);
+                    } else {
+                        rest = Some(data);
+                    }
+                }
+            }
+        }
+        let ended = rest.is_none() && body.is_end_stream();
+        if ended && outgoing == Outgoing::Chunked {
+            self.out.extend_from_slice(LAST_CHUNK);
+        }
+        let sent = self.send(&mut body, rest, outgoing, ended).await;
+        drop(body);
+        match sent {
+            Ok(()) => self.read_head(&parts.method).await,
+            // An upstream may answer before it has read the whole request (refusing an
+            // upload) and close: its answer, if it came, is the one to pass on.
+            Err(ExchangeError::Io(e)) => match self.read_head(&parts.method).await {
+                Ok(mut head) => {
+                    head.keep_alive = false;
+                    Ok(head)
+                }
+                Err(_) => Err(e.into()),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes the head in `out`, then `rest` and the rest of `body` unless it `ended`.
+    async fn send(
+        &mut self,
+        body: &mut UpstreamBody,
+        rest: Option<bytes::Bytes>,
+        outgoing: Outgoing,
+        ended: bool,
+    ) -> Result<(), ExchangeError> {
+        self.io.write_all(&self.out).await?;
+        if ended {
+            return Ok(());
+        }
+        if let Some(data) = rest {
+            self.write_data(&data, outgoing).await?;
+        }
+        while let Some(frame) = body.frame().await {
+            // trailers are not forwarded
+            if let Ok(data) = frame?.into_data() {
+                self.write_data(&data, outgoing).await?;
+            }
+        }
+        if outgoing == Outgoing::Chunked {
+            self.io.write_all(LAST_CHUNK).await?;
+        }
+        Ok(())
+    }
+
+    async fn write_data(&mut self, data: &[u8], outgoing: Outgoing) -> io::Result<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        if outgoing == Outgoing::Chunked {
+            // one write per chunk, its framing around it
+            self.out.clear();
+            frame_into(&mut self.out, data, outgoing);
+            self.io.write_all(&self.out).await
+        } else {
+            self.io.write_all(data).await
+        }
+    }
+
+    async fn read_head(&mut self, method: &Method) -> Result<Head, ExchangeError> {
+        loop {
+            if !self.buf.is_empty() {
+                if let Some(head) = head::parse(&mut self.buf, method)? {
+                    // an interim answer (100 Continue, 103 Early Hints): the final one follows
+                    if head.parts.status.is_informational() {
+                        continue;
+                    }
+                    return Ok(head);
+                }
+                if self.buf.len() > MOST_HEAD {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "response head too large",
+                    )
+                    .into());
+                }
+            }
+            if std::future::poll_fn(|cx| self.poll_fill(cx)).await? == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the upstream closed the connection before answering",
+                )
+                .into());
+            }
+        }
+    }
+
+    /// Reads what the upstream has sent into `buf`: the number of bytes, 0 at its end.
+    pub(super) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if self.buf.capacity() - self.buf.len() < READ_SIZE / 4 {
+            self.buf.reserve(READ_SIZE);
+        }
+        // the socket's own read: a short read tells it the socket is drained, so an idle
+        // connection needs no read of its own to be known quiet (see `is_usable`)
+        tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.buf)
+    }
+}
+
+/// Appends `data` to `out` as the body's framing sends it.
+fn frame_into(out: &mut Vec<u8>, data: &[u8], outgoing: Outgoing) {
+    if data.is_empty() {
+        return;
+    }
+    if outgoing == Outgoing::Chunked {
+        out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+        out.extend_from_slice(data);
+        out.extend_from_slice(b"\r\n");
+    } else {
+        out.extend_from_slice(data);
+    }
+}

@@ -1,0 +1,347 @@
+//! The two message heads of an upstream exchange: the request's, written as bytes from
+//! its parts, and the response's, parsed (httparse) into parts with the framing of its
+//! body (RFC 9112, section 6).
+
+use axum::http::{header, request, response, HeaderMap, HeaderName, HeaderValue, Method};
+use axum::http::{StatusCode, Version};
+use bytes::BytesMut;
+use std::io;
+use std::ops::Range;
+
+/// Most headers a response head may have.
+const MOST_HEADERS: usize = 100;
+
+/// How a request body goes on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Outgoing {
+    /// No body.
+    Empty,
+    /// This many bytes.
+    Length(u64),
+    /// Chunked: the length is not known up front.
+    Chunked,
+}
+
+impl Outgoing {
+    /// The framing of a body of `exact` bytes if known, for a request with `method`.
+    pub(super) fn of(method: &Method, exact: Option<u64>) -> Self {
+        match exact {
+            // a GET or HEAD without a body says nothing of one, as clients do
+            Some(0)
+                if matches!(
+                    *method,
+                    Method::GET | Method::HEAD | Method::OPTIONS | Method::DELETE
+                ) =>
+            {
+                Outgoing::Empty
+            }
+            Some(len) => Outgoing::Length(len),
+            None => Outgoing::Chunked,
+        }
+    }
+}
+
+/// Appends the head of `parts` to `out`: its request line, its headers but any framing
+/// ones, and the framing of `outgoing`.
+pub(super) fn encode(out: &mut Vec<u8>, parts: &request::Parts, outgoing: Outgoing) {
+    out.extend_from_slice(parts.method.as_str().as_bytes());
+    out.push(b' ');
+    let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    for (name, value) in &parts.headers {
+        // the body's framing is this client's to state (transfer-encoding is hop-by-hop
+        // and already gone)
+        if name == header::CONTENT_LENGTH {
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    match outgoing {
+        Outgoing::Empty => {}
+        Outgoing::Length(len) => {
+            out.extend_from_slice(b"content-length: ");
+            out.extend_from_slice(itoa::Buffer::new().format(len).as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        Outgoing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// How a response body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Incoming {
+    /// No body (a HEAD request's answer, 204, 304).
+    Empty,
+    /// This many bytes.
+    Length(u64),
+    /// Chunked.
+    Chunked,
+    /// Until the upstream closes the connection.
+    Close,
+}
+
+/// A parsed response head.
+#[derive(Debug)]
+pub(super) struct Head {
+    pub(super) parts: response::Parts,
+    pub(super) body: Incoming,
+    /// Whether the connection can carry another request after this answer.
+    pub(super) keep_alive: bool,
+}
+
+fn invalid(what: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what.into())
+}
+
+/// Parses the response head at the start of `buf`, the answer to a `method` request, and
+/// takes it out of `buf` (the header values keep its bytes, uncopied); `None` while it
+/// is incomplete.
+pub(super) fn parse(buf: &mut BytesMut, method: &Method) -> io::Result<Option<Head>> {
+    let Some(raw) = scan(buf)? else {
+        return Ok(None);
+    };
+    let status = StatusCode::from_u16(raw.code).map_err(|_| invalid("invalid status code"))?;
+    let version = if raw.minor == 0 {
+        Version::HTTP_10
+    } else {
+        Version::HTTP_11
+    };
+    let head = buf.split_to(raw.len).freeze();
+    let mut headers = HeaderMap::with_capacity(raw.fields.len());
+    let mut close = version == Version::HTTP_10;
+    for (name, value) in raw.fields {
+        let (name, value) = (&head[name], head.slice(value));
+        let name = HeaderName::from_bytes(name).map_err(|_| {
+            invalid(format!(
+                "invalid header name '{}'",
+                String::from_utf8_lossy(name)
+            ))
+        })?;
+        if name == header::CONNECTION {
+            for token in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+                if token.eq_ignore_ascii_case(b"close") {
+                    close = true;
+                } else if token.eq_ignore_ascii_case(b"keep-alive") && version == Version::HTTP_10 {
+                    close = false;
+                }
+            }
+        }
+        let value = HeaderValue::from_maybe_shared(value)
+            .map_err(|_| invalid(format!("invalid value of header '{name}'")))?;
+        headers.append(name, value);
+    }
+    let body = framing(&headers, status, method)?;
+    if body == Incoming::Chunked || headers.contains_key(header::TRANSFER_ENCODING) {
+        // the transfer coding frames the body; a length beside it means nothing
+        headers.remove(header::CONTENT_LENGTH);
+    }
+    let mut parts = response::Response::new(()).into_parts().0;
+    parts.status = status;
+    parts.version = version;
+    parts.headers = headers;
+    Ok(Some(Head {
+        parts,
+        body,
+        keep_alive: !close && body != Incoming::Close,
+    }))
+}
+
+/// Headers a response head usually fits in; a longer head is scanned again with room for
+/// [`MOST_HEADERS`].
+const USUAL_HEADERS: usize = 16;
+
+/// A response head as httparse found it, its fields as ranges of the buffer.
+struct Raw {
+    len: usize,
+    code: u16,
+    minor: u8,
+    fields: Vec<(Range<usize>, Range<usize>)>,
+}
+
+fn scan(buf: &[u8]) -> io::Result<Option<Raw>> {
+    let mut usual = [httparse::EMPTY_HEADER; USUAL_HEADERS];
+    match scan_with(buf, &mut usual) {
+        Err(httparse::Error::TooManyHeaders) => {
+            let mut most = [httparse::EMPTY_HEADER; MOST_HEADERS];
+            scan_with(buf, &mut most)
+        }
+        scanned => scanned,
+    }
+    .map_err(|e| invalid(format!("invalid response head: {e}")))
+}
+
+fn scan_with<'b>(
+    buf: &'b [u8],
+    slots: &mut [httparse::Header<'b>],
+) -> Result<Option<Raw>, httparse::Error> {
+    let mut response = httparse::Response::new(slots);
+    let httparse::Status::Complete(len) = response.parse(buf)? else {
+        return Ok(None);
+    };
+    let start = buf.as_ptr() as usize;
+    let at = |part: &[u8]| {
+        let from = part.as_ptr() as usize - start;
+        from..from + part.len()
+    };
+    Ok(Some(Raw {
+        len,
+        code: response.code.unwrap_or(0),
+        minor: response.version.unwrap_or(1),
+        fields: response
+            .headers
+            .iter()
+            .map(|h| (at(h.name.as_bytes()), at(h.value)))
+            .collect(),
+    }))
+}
+
+/// How the body of a response with `headers` and `status` to a `method` request ends.
+fn framing(headers: &HeaderMap, status: StatusCode, method: &Method) -> io::Result<Incoming> {
+    if *method == Method::HEAD
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        return Ok(Incoming::Empty);
+    }
+    if let Some(te) = headers.get_all(header::TRANSFER_ENCODING).iter().next_back() {
+        let last = te
+            .as_bytes()
+            .rsplit(|&b| b == b',')
+            .next()
+            .unwrap_or_default();
+        return Ok(if last.trim_ascii().eq_ignore_ascii_case(b"chunked") {
+            Incoming::Chunked
+        } else {
+            Incoming::Close
+        });
+    }
+    let mut length = None;
+    for value in headers.get_all(header::CONTENT_LENGTH) {
+        for part in value.as_bytes().split(|&b| b == b',') {
+            let n: u64 = std::str::from_utf8(part.trim_ascii())
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| invalid("invalid content-length"))?;
+            if length.is_some_and(|l| l != n) {
+                return Err(invalid("conflicting content-length values"));
+            }
+            length = Some(n);
+        }
+    }
+    Ok(match length {
+        Some(0) => Incoming::Empty,
+        Some(n) => Incoming::Length(n),
+        None => Incoming::Close,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(text: &str, method: &Method) -> Head {
+        parse(&mut BytesMut::from(text), method).unwrap().unwrap()
+    }
+
+    fn try_parse(text: &[u8], method: &Method) -> io::Result<Option<Head>> {
+        parse(&mut BytesMut::from(text), method)
+    }
+
+    #[test]
+    fn request_heads_state_their_framing() {
+        let (mut parts, ()) = request::Request::post("/v1/x?y=1")
+            .header("host", "up")
+            .header("content-length", "99")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let mut out = Vec::new();
+        encode(&mut out, &parts, Outgoing::Length(5));
+        assert_eq!(
+            out,
+            b"POST /v1/x?y=1 HTTP/1.1\r\nhost: up\r\ncontent-length: 5\r\n\r\n"
+        );
+        out.clear();
+        parts.method = Method::GET;
+        encode(&mut out, &parts, Outgoing::of(&Method::GET, Some(0)));
+        assert_eq!(out, b"GET /v1/x?y=1 HTTP/1.1\r\nhost: up\r\n\r\n");
+        out.clear();
+        encode(&mut out, &parts, Outgoing::Chunked);
+        assert!(out.ends_with(b"transfer-encoding: chunked\r\n\r\n"));
+        assert_eq!(Outgoing::of(&Method::POST, Some(0)), Outgoing::Length(0));
+    }
+
+    #[test]
+    fn response_framing() {
+        let post = Method::POST;
+        let mut buf =
+            BytesMut::from("HTTP/1.1 200 OK\r\nContent-Length: 12\r\nX-A: b\r\n\r\nhello");
+        let h = parse(&mut buf, &post).unwrap().unwrap();
+        assert_eq!((h.body, h.keep_alive), (Incoming::Length(12), true));
+        assert_eq!(h.parts.headers["x-a"], "b");
+        assert_eq!(buf, "hello", "the head is taken out of the buffer");
+        // more headers than usual, and too many
+        let many: String = (0..40).map(|i| format!("X-{i}: {i}\r\n")).collect();
+        let h = head(
+            &format!("HTTP/1.1 200 OK\r\n{many}Content-Length: 1\r\n\r\n"),
+            &post,
+        );
+        assert_eq!((h.parts.headers.len(), h.body), (41, Incoming::Length(1)));
+        let too_many: String = (0..200).map(|i| format!("X-{i}: {i}\r\n")).collect();
+        let text = format!("HTTP/1.1 200 OK\r\n{too_many}\r\n");
+        assert!(try_parse(text.as_bytes(), &post).is_err());
+        let h = head(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            &post,
+        );
+        assert_eq!(h.body, Incoming::Chunked);
+        let h = head(
+            "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+            &post,
+        );
+        assert_eq!(h.body, Incoming::Chunked);
+        assert!(!h.parts.headers.contains_key(header::CONTENT_LENGTH));
+        let h = head(
+            "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\n",
+            &post,
+        );
+        assert!(!h.keep_alive);
+        let h = head("HTTP/1.1 200 OK\r\n\r\n", &post);
+        assert_eq!((h.body, h.keep_alive), (Incoming::Close, false));
+        let h = head("HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n", &post);
+        assert!(!h.keep_alive);
+        let h = head(
+            "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\n",
+            &post,
+        );
+        assert!(h.keep_alive);
+        let h = head(
+            "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n",
+            &post,
+        );
+        assert_eq!(h.body, Incoming::Empty);
+        let h = head(
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+            &Method::HEAD,
+        );
+        assert_eq!(h.body, Incoming::Empty);
+        let h = head("HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\n", &post);
+        assert_eq!(h.body, Incoming::Length(5));
+        assert!(try_parse(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+            &post
+        )
+        .is_err());
+        assert!(try_parse(b"HTTP/1.1 200 OK\r\nContent-Length: five\r\n\r\n", &post).is_err());
+        assert!(try_parse(b"HTTP/1.1 200 OK\r\nContent-", &post)
+            .unwrap()
+            .is_none());
+        assert!(try_parse(b"SMTP ready\r\n\r\n", &post).is_err());
+    }
+}
