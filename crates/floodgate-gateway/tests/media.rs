@@ -5,41 +5,9 @@
 
 mod common;
 
-use bytes::Bytes;
 use common::form::{form, Part, BOUNDARY};
-use common::{example, start, TestBody};
+use common::{chunked, example, start, TestBody};
 use http::Request;
-use http_body::{Body, Frame};
-use http_body_util::BodyExt;
-use std::collections::VecDeque;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
-/// A body sent in 16 KB chunks, without Content-Length (chunked).
-struct Chunked(VecDeque<Bytes>);
-
-impl Chunked {
-    fn of(bytes: &[u8]) -> TestBody {
-        Chunked(
-            bytes
-                .chunks(16 * 1024)
-                .map(Bytes::copy_from_slice)
-                .collect(),
-        )
-        .boxed()
-    }
-}
-
-impl Body for Chunked {
-    type Data = Bytes;
-    type Error = std::convert::Infallible;
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        Poll::Ready(self.get_mut().0.pop_front().map(|b| Ok(Frame::data(b))))
-    }
-}
 
 /// A WAVE header for `minutes` of 8 kHz 8-bit mono sound, followed by `present` bytes of
 /// it (a file may claim more than it carries; the limit is on what it claims).
@@ -173,7 +141,7 @@ async fn a_file_in_a_streamed_form_is_found_among_the_fields() {
             "/api/v1/transcribe",
             "sk-demo-premium",
             &content_type,
-            Chunked::of(&body),
+            chunked(&body, 16 * 1024),
         ))
         .await;
     assert_eq!(r.status, 413);
@@ -192,7 +160,7 @@ async fn a_file_in_a_streamed_form_is_found_among_the_fields() {
             "/api/v1/transcribe",
             "sk-demo-premium",
             &content_type,
-            Chunked::of(&body),
+            chunked(&body, 16 * 1024),
         ))
         .await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
@@ -210,7 +178,7 @@ async fn a_duration_stated_at_the_end_stops_the_upload_before_its_last_chunk() {
             "/api/v1/vid2txt",
             "sk-demo-premium",
             "video/mp4",
-            Chunked::of(&long),
+            chunked(&long, 16 * 1024),
         ))
         .await;
     assert_eq!(r.status, 413, "{}", String::from_utf8_lossy(&r.body));
@@ -225,7 +193,7 @@ async fn a_duration_stated_at_the_end_stops_the_upload_before_its_last_chunk() {
             "/api/v1/vid2txt",
             "sk-demo-premium",
             "video/mp4",
-            Chunked::of(&short),
+            chunked(&short, 16 * 1024),
         ))
         .await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
@@ -251,7 +219,7 @@ async fn a_duration_only_the_last_page_tells_never_lets_the_file_through_whole()
             "/api/v1/aud2video",
             "sk-demo-premium",
             "audio/ogg",
-            Chunked::of(&long),
+            chunked(&long, 16 * 1024),
         ))
         .await;
     assert_eq!(r.status, 413, "{}", String::from_utf8_lossy(&r.body));
@@ -276,7 +244,7 @@ async fn a_duration_only_the_last_page_tells_never_lets_the_file_through_whole()
             "/api/v1/aud2video",
             "sk-demo-premium",
             "audio/ogg",
-            Chunked::of(&short),
+            chunked(&short, 16 * 1024),
         ))
         .await;
     assert_eq!(r.status, 200);

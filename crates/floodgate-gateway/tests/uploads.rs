@@ -4,38 +4,10 @@
 
 mod common;
 
-use bytes::Bytes;
 use common::{example, start, TestBody};
 use http::Request;
-use http_body::{Body, Frame};
-use http_body_util::BodyExt;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 const MB: usize = 1 << 20;
-
-/// A body of `left` bytes sent in 64 KB chunks, whose length is not known up front (so
-/// it goes out chunked, without Content-Length).
-struct Chunked {
-    left: usize,
-}
-
-impl Body for Chunked {
-    type Data = Bytes;
-    type Error = std::convert::Infallible;
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let this = self.get_mut();
-        if this.left == 0 {
-            return Poll::Ready(None);
-        }
-        let n = this.left.min(64 * 1024);
-        this.left -= n;
-        Poll::Ready(Some(Ok(Frame::data(Bytes::from(vec![b'x'; n])))))
-    }
-}
 
 fn upload(path: &str, body: TestBody, length: Option<usize>) -> Request<TestBody> {
     let mut b = Request::builder()
@@ -93,7 +65,7 @@ async fn a_chunked_body_is_cut_off_at_the_limit() {
     let r = h
         .send(upload(
             "/api/v1/img2img",
-            Chunked { left: 12 * MB }.boxed(),
+            common::chunked(&vec![b'x'; 12 * MB], 64 * 1024),
             None,
         ))
         .await;
@@ -109,7 +81,7 @@ async fn a_chunked_body_is_cut_off_at_the_limit() {
     let r = h
         .send(upload(
             "/api/v1/img2img",
-            Chunked { left: 3 * MB }.boxed(),
+            common::chunked(&vec![b'x'; 3 * MB], 64 * 1024),
             None,
         ))
         .await;
@@ -134,7 +106,7 @@ async fn aud2video_accepts_20_mb() {
     let r = h
         .send(upload(
             "/api/v1/aud2video",
-            Chunked { left: len }.boxed(),
+            common::chunked(&vec![b'x'; len], 64 * 1024),
             None,
         ))
         .await;

@@ -209,7 +209,11 @@ fn framing(headers: &HeaderMap, status: StatusCode, method: &Method) -> io::Resu
     {
         return Ok(Incoming::Empty);
     }
-    if let Some(te) = headers.get_all(header::TRANSFER_ENCODING).iter().next_back() {
+    if let Some(te) = headers
+        .get_all(header::TRANSFER_ENCODING)
+        .iter()
+        .next_back()
+    {
         let last = te
             .as_bytes()
             .rsplit(|&b| b == b',')

@@ -128,7 +128,7 @@ impl Reader for Ebml {
 
 #[cfg(test)]
 mod tests {
-    use super::super::scan::{Outcome, Probe};
+    use super::super::scan::{read_in_chunks, Outcome};
 
     fn element(id: &[u8], body: &[u8]) -> Vec<u8> {
         let mut e = id.to_vec();
@@ -137,14 +137,6 @@ mod tests {
         e.extend_from_slice(&(body.len() as u64).to_be_bytes()[1..]);
         e.extend_from_slice(body);
         e
-    }
-
-    fn read(file: &[u8]) -> Outcome {
-        let mut probe = Probe::new(None);
-        for part in file.chunks(11) {
-            probe.feed(part);
-        }
-        probe.finish()
     }
 
     fn webm(info: &[u8]) -> Vec<u8> {
@@ -168,14 +160,20 @@ mod tests {
             element(&[0x4D, 0x80], b"muxer"),
         ]
         .concat();
-        assert_eq!(read(&webm(&info)), Outcome::Known(36_001.0));
+        assert_eq!(
+            read_in_chunks(&webm(&info), 11, None),
+            Outcome::Known(36_001.0)
+        );
         let float = element(&[0x44, 0x89], &(90_000f32).to_be_bytes());
-        assert_eq!(read(&webm(&float)), Outcome::Known(90.0));
+        assert_eq!(
+            read_in_chunks(&webm(&float), 11, None),
+            Outcome::Known(90.0)
+        );
     }
 
     #[test]
     fn a_live_recording_without_duration_is_unknown() {
         let info = element(&[0x4D, 0x80], b"Chrome");
-        assert_eq!(read(&webm(&info)), Outcome::Unknown);
+        assert_eq!(read_in_chunks(&webm(&info), 11, None), Outcome::Unknown);
     }
 }

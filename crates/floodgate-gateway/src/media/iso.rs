@@ -82,7 +82,7 @@ fn movie_header(body: &[u8], header: usize) -> Step {
 
 #[cfg(test)]
 mod tests {
-    use super::super::scan::{Outcome, Probe};
+    use super::super::scan::{read_in_chunks, Outcome};
 
     fn boxed(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
         let mut b = ((body.len() + 8) as u32).to_be_bytes().to_vec();
@@ -99,14 +99,6 @@ mod tests {
         boxed(b"mvhd", &body)
     }
 
-    fn read(file: &[u8], chunk: usize) -> Outcome {
-        let mut probe = Probe::new(None);
-        for part in file.chunks(chunk) {
-            probe.feed(part);
-        }
-        probe.finish()
-    }
-
     #[test]
     fn moov_first_or_after_the_samples_in_any_chunking() {
         let ftyp = boxed(b"ftyp", b"isom\0\0\0\0isomiso2");
@@ -118,7 +110,7 @@ mod tests {
         ] {
             for chunk in [1, 7, 4096, file.len()] {
                 assert_eq!(
-                    read(&file, chunk),
+                    read_in_chunks(&file, chunk, None),
                     Outcome::Known(36_060.0),
                     "chunk {chunk}"
                 );
@@ -138,19 +130,19 @@ mod tests {
         mdat.extend_from_slice(&(16u64 + 10).to_be_bytes());
         mdat.extend_from_slice(&[0; 10]);
         let file = [boxed(b"ftyp", b"qt  "), mdat, moov].concat();
-        assert_eq!(read(&file, 5), Outcome::Known(3600.0));
+        assert_eq!(read_in_chunks(&file, 5, None), Outcome::Known(3600.0));
     }
 
     #[test]
     fn unknown_durations_and_broken_files() {
         let ftyp = boxed(b"ftyp", b"isom");
         let all_ones = [ftyp.clone(), boxed(b"moov", &mvhd_v0(1000, u32::MAX))].concat();
-        assert_eq!(read(&all_ones, 64), Outcome::Unknown);
+        assert_eq!(read_in_chunks(&all_ones, 64, None), Outcome::Unknown);
         let no_mvhd = [ftyp.clone(), boxed(b"moov", &boxed(b"trak", &[0; 20]))].concat();
-        assert_eq!(read(&no_mvhd, 64), Outcome::Unknown);
+        assert_eq!(read_in_chunks(&no_mvhd, 64, None), Outcome::Unknown);
         let truncated = [ftyp.clone(), boxed(b"mdat", &[0; 50])].concat();
-        assert_eq!(read(&truncated[..40], 64), Outcome::Unknown);
+        assert_eq!(read_in_chunks(&truncated[..40], 64, None), Outcome::Unknown);
         let zero_scale = [ftyp, boxed(b"moov", &mvhd_v0(0, 5))].concat();
-        assert_eq!(read(&zero_scale, 64), Outcome::Unknown);
+        assert_eq!(read_in_chunks(&zero_scale, 64, None), Outcome::Unknown);
     }
 }

@@ -288,7 +288,7 @@ mod tests {
 /// in small chunks: the readers follow real encoders' output, not only the specs.
 #[cfg(test)]
 mod real_files {
-    use super::scan::{Outcome, Probe};
+    use super::scan::{read_in_chunks, Outcome};
 
     #[test]
     fn durations_of_files_real_encoders_wrote() {
@@ -317,11 +317,7 @@ mod real_files {
         for (name, seconds) in expected {
             let bytes = std::fs::read(dir.join(name)).expect(name);
             for chunk in [1, 1000, bytes.len()] {
-                let mut probe = Probe::new(None);
-                for part in bytes.chunks(chunk) {
-                    probe.feed(part);
-                }
-                match probe.finish() {
+                match read_in_chunks(&bytes, chunk, None) {
                     Outcome::Known(read) => {
                         assert!(
                             (read - seconds).abs() < 0.001,

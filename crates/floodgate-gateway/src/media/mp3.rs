@@ -145,18 +145,10 @@ impl Reader for Mp3 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::scan::{Outcome, Probe};
+    use super::super::scan::{read_in_chunks, Outcome, Probe};
 
     /// An MPEG-1 layer III frame header: 128 kbps, 44.1 kHz, stereo.
     const HEADER: [u8; 4] = [0xFF, 0xFB, 0x90, 0x00];
-
-    fn read(file: &[u8], length: Option<u64>) -> Outcome {
-        let mut probe = Probe::new(length);
-        for part in file.chunks(100) {
-            probe.feed(part);
-        }
-        probe.finish()
-    }
 
     #[test]
     fn a_xing_header_gives_the_frame_count_after_an_id3_tag() {
@@ -170,7 +162,7 @@ mod tests {
         frame.extend_from_slice(&(frames as u32).to_be_bytes());
         frame.extend_from_slice(&[0; 400]);
         file.extend_from_slice(&frame);
-        let Outcome::Known(seconds) = read(&file, None) else {
+        let Outcome::Known(seconds) = read_in_chunks(&file, 100, None) else {
             panic!("no duration");
         };
         assert!((seconds - 601.0 * 60.0).abs() < 0.1, "{seconds}");
@@ -180,7 +172,7 @@ mod tests {
     fn a_constant_bitrate_stream_is_timed_by_its_length() {
         let mut file = HEADER.to_vec();
         file.extend_from_slice(&vec![0; 16_000 * 3 - 4]); // 3 s at 128 kbps
-        assert_eq!(read(&file, None), Outcome::Known(3.0));
+        assert_eq!(read_in_chunks(&file, 100, None), Outcome::Known(3.0));
         // with the length known up front, the answer does not wait for the end
         let mut probe = Probe::new(Some(16_000 * 3));
         probe.feed(&file[..1000]);
@@ -190,9 +182,12 @@ mod tests {
     #[test]
     fn text_is_not_mpeg_audio() {
         assert_eq!(
-            read(b"ID3 is not how this text goes on, sorry", None),
+            read_in_chunks(b"ID3 is not how this text goes on, sorry", 100, None),
             Outcome::Unknown
         );
-        assert_eq!(read(b"{\"prompt\": \"a cat\"}", None), Outcome::Unknown);
+        assert_eq!(
+            read_in_chunks(b"{\"prompt\": \"a cat\"}", 100, None),
+            Outcome::Unknown
+        );
     }
 }

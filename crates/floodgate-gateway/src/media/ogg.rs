@@ -69,7 +69,7 @@ impl Reader for Ogg {
 
 #[cfg(test)]
 mod tests {
-    use super::super::scan::{Outcome, Probe};
+    use super::super::scan::{read_in_chunks, Outcome};
 
     fn page(serial: u32, granule: u64, body: &[u8]) -> Vec<u8> {
         let mut p = b"OggS\0\0".to_vec();
@@ -91,14 +91,6 @@ mod tests {
         p
     }
 
-    fn read(file: &[u8]) -> Outcome {
-        let mut probe = Probe::new(None);
-        for part in file.chunks(333) {
-            probe.feed(part);
-        }
-        probe.finish()
-    }
-
     #[test]
     fn opus_duration_from_the_last_granule() {
         let mut head = b"OpusHead\x01\x02".to_vec();
@@ -113,7 +105,7 @@ mod tests {
             page(7, 48_000 * 200 + 312, &[4; 300]),
         ]
         .concat();
-        assert_eq!(read(&file), Outcome::Known(200.0));
+        assert_eq!(read_in_chunks(&file, 333, None), Outcome::Known(200.0));
     }
 
     #[test]
@@ -121,8 +113,8 @@ mod tests {
         let mut id = b"\x01vorbis\0\0\0\0\x02".to_vec();
         id.extend_from_slice(&[0x44, 0xAC, 0, 0, 0, 0, 0, 0]);
         let file = [page(1, 0, &id), page(1, 44_100 * 30, &[0; 10])].concat();
-        assert_eq!(read(&file), Outcome::Known(30.0));
+        assert_eq!(read_in_chunks(&file, 333, None), Outcome::Known(30.0));
         let theora = [page(1, 0, b"\x80theora-ish-header"), page(1, 99, &[0; 10])].concat();
-        assert_eq!(read(&theora), Outcome::Unknown);
+        assert_eq!(read_in_chunks(&theora, 333, None), Outcome::Unknown);
     }
 }

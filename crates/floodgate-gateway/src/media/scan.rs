@@ -212,3 +212,14 @@ pub(super) fn seconds(count: u64, per_second: u64) -> Option<f64> {
     #[allow(clippy::cast_precision_loss)] // a duration needs no more than f64's precision
     (per_second > 0).then(|| count as f64 / per_second as f64)
 }
+
+/// The outcome of reading `file` in chunks of `chunk` bytes, its length known up front
+/// or not.
+#[cfg(test)]
+pub(super) fn read_in_chunks(file: &[u8], chunk: usize, length: Option<u64>) -> Outcome {
+    let mut probe = Probe::new(length);
+    for part in file.chunks(chunk) {
+        probe.feed(part);
+    }
+    probe.finish()
+}

@@ -154,6 +154,17 @@ pub(crate) fn full(bytes: impl Into<Bytes>) -> TestBody {
     Full::new(bytes.into()).boxed()
 }
 
+/// A body of these bytes in chunks of `size`, whose length is not known up front (so it
+/// goes out chunked, without Content-Length).
+#[allow(dead_code)] // not every test file streams bodies
+pub(crate) fn chunked(bytes: &[u8], size: usize) -> TestBody {
+    let chunks: Vec<Result<http_body::Frame<Bytes>, Infallible>> = bytes
+        .chunks(size)
+        .map(|c| Ok(http_body::Frame::data(Bytes::copy_from_slice(c))))
+        .collect();
+    http_body_util::StreamBody::new(futures_util::stream::iter(chunks)).boxed()
+}
+
 impl Harness {
     /// Sends `request` (its URI a path on the gateway, or a full URL).
     pub(crate) async fn send(&self, mut request: Request<TestBody>) -> Reply {
