@@ -293,6 +293,8 @@ end
 -- outlive it is its TTL read and made to reach past that state (never shortened:
 -- another writer may have set it for longer-lived state). One or two changed counters,
 -- the usual case, are written without building an argument list.
+-- a quota's period end is the same for every counter of its definition: its text once
+local end_texts = {}
 for k, h in pairs(counters) do
   local f1, v1, f2, v2, sets, dels = false, false, false, false, false, false
   local keep, ns = 0, 0
@@ -314,7 +316,13 @@ for k, h in pairs(counters) do
         end
         text = table.concat(parts, ';')
       elseif c.u > 0 then
-        state_keep, text = c.ends, abs(c.ends) .. ':' .. format('%d', c.u)
+        local e, u = c.ends, c.u
+        local e_text = end_texts[e]
+        if not e_text then
+          e_text = abs(e) .. ':'
+          end_texts[e] = e_text
+        end
+        state_keep, text = e, e_text .. format('%d', u)
       end
       if state_keep <= 0 then
         if c.raw then

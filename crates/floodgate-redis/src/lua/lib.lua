@@ -71,12 +71,27 @@ local function rel(text)
   return nil
 end
 
+-- each second's digits, by its distance from now's second: formatted once per call
+local second_texts = {}
+
 -- an offset from now as a decimal string of absolute nanoseconds
 local function abs(offset)
   local t = NOW_N + offset
   local carry = idiv(t, E9)
-  return format('%d%09d', NOW_S + carry, t - carry * E9)
+  local second = second_texts[carry]
+  if not second then
+    second = format('%d', NOW_S + carry)
+    second_texts[carry] = second
+  end
+  return second .. format('%09d', t - carry * E9)
 end
+
+-- now as stored times are written. Stored times are 19 digits until the year 2286, and
+-- two decimal strings of the same length compare as their numbers (in every locale's
+-- collation, which Lua's string comparison follows): a stored time is compared with
+-- now without converting it.
+local NOW_TEXT = abs(0)
+local TIME_LEN = #NOW_TEXT
 
 -- end of the day ('d') or month ('m') holding the absolute time (at_s s + at_n ns),
 -- whose boundary lies `offset` ns after 00:00 UTC, as an offset from now
@@ -119,8 +134,11 @@ end
 -- fresh, as in floodgate_core
 local function read_state(s, kind, raw)
   if kind == 'r' then
-    local tat = raw and rel(raw)
-    if tat and tat > 0 then s.tat = tat end
+    -- a TAT not after now leaves the limit fresh (the usual case: no debt)
+    if raw and (#raw ~= TIME_LEN or raw > NOW_TEXT) then
+      local tat = rel(raw)
+      if tat and tat > 0 then s.tat = tat end
+    end
   elseif kind == 'c' then
     local leases = {}
     if raw then
@@ -132,7 +150,9 @@ local function read_state(s, kind, raw)
   elseif raw then
     local e, u = match(raw, '^(%d+):(%d+)$')
     -- a quota's count holds until its period's end has passed
-    if e and rel(e) > 0 then s.u = u + 0 end
+    if e and (#e == TIME_LEN and e > NOW_TEXT or #e ~= TIME_LEN and rel(e) > 0) then
+      s.u = u + 0
+    end
   end
 end
 
