@@ -183,9 +183,10 @@ pub(crate) struct Layout {
 }
 
 /// Splits a batch's reply into one reply per call, each as the script reported a lone
-/// decision before it sent less: the time, then the call's flag and block, then three
-/// numbers per limit (its check and standing, with the 0 of a rolling limit and a
-/// quota's period end put back); `[-1]` for a stale call.
+/// decision before it sent less: the time, then the call's flag and block (-1 for
+/// none), then three numbers per limit (its check, -1 when it fits, and its standing,
+/// with the 0 of a rolling limit and a quota's period end put back); `[-1]` for a stale
+/// call.
 pub(crate) fn split(
     values: &[i64],
     calls: &[&Call],
@@ -198,45 +199,48 @@ pub(crate) fn split(
             calls.len()
         ))
     };
-    let head = 2 + layout.definitions;
-    let mut at = head;
-    calls
-        .iter()
-        .zip(&layout.numbers)
-        .map(|(call, numbers)| {
-            let (time, ends) = values.get(..head).ok_or_else(short)?.split_at(2);
-            let width: usize = call.limits.iter().map(|l| sent_per_limit(l.params)).sum();
-            let own = values.get(at..at + 2 + width).ok_or_else(short)?;
-            at += 2 + width;
-            if own[0] == -1 {
+    let Some((time, ends)) = values.get(..2 + layout.definitions).map(|h| h.split_at(2)) else {
+        return calls.iter().map(|_| Err(short())).collect();
+    };
+    let mut rest = values[2 + layout.definitions..].iter().copied();
+    let mut replies = Vec::with_capacity(calls.len());
+    for (call, numbers) in calls.iter().zip(&layout.numbers) {
+        let mut take = || rest.next().ok_or_else(short);
+        let reply = (|| {
+            let state = take()?;
+            if state == -1 {
                 return Ok(vec![-1]);
             }
             let mut reply = Vec::with_capacity(4 + 3 * call.limits.len());
             reply.extend_from_slice(time);
-            reply.extend_from_slice(&own[..2]);
-            let mut next = 2;
+            // -2 - the ns left on a block, else the consumed flag
+            if state <= -2 {
+                reply.extend([0, -2 - state]);
+            } else {
+                reply.extend([state, -1]);
+            }
             for (limit, &number) in call.limits.iter().zip(numbers) {
-                reply.extend_from_slice(&own[next..next + 2]);
+                let mut first = take()?;
+                // a limit that does not fit sends its check first: -1 never, else -2 - wait
+                let check = if first < 0 {
+                    let check = if first == -1 { -2 } else { -2 - first };
+                    first = take()?;
+                    check
+                } else {
+                    -1
+                };
                 let second = match limit.params.kind {
-                    "c" => own[next + 2],
+                    "c" => take()?,
                     "r" => 0,
                     _ => *ends.get(number - 1).ok_or_else(short)?,
                 };
-                reply.push(second);
-                next += sent_per_limit(limit.params);
+                reply.extend([check, first, second]);
             }
             Ok(reply)
-        })
-        .collect()
-}
-
-/// How many numbers the script sends for one limit of a decision.
-fn sent_per_limit(params: Params) -> usize {
-    if params.kind == "c" {
-        3
-    } else {
-        2
+        })();
+        replies.push(reply);
     }
+    replies
 }
 
 /// A decision waiting for its batch.
@@ -401,19 +405,18 @@ mod tests {
             definitions: 3,
             numbers: vec![vec![1], vec![1, 2], vec![1, 2, 3]],
         };
-        // time; period ends of definitions 1 to 3; a (one rolling limit); b, stale; c
-        // (rolling, day quota of definition 2, concurrency)
-        let values = [
-            100, 5, 0, 86_400, 0, 1, -1, -1, 7, -1, -1, 0, 0, 0, 0, 1, -1, 9, 4, -1, 2, -1, 1, 30,
-        ];
+        // time; period ends of definitions 1 to 3; a (one rolling limit that fits,
+        // consumed); b, stale; c, blocked for 5 ns: rolling limit never fits, day quota
+        // of definition 2 waits 7 ns, concurrency fits
+        let values = [100, 5, 0, 86_400, 0, 1, 7, -1, -7, -1, 4, -9, 2, 1, 30];
         let replies = split(&values, &[&a, &b, &c], &layout);
         assert_eq!(replies[0], Ok(vec![100, 5, 1, -1, -1, 7, 0]));
         assert_eq!(replies[1], Ok(vec![-1]), "a stale call reads as one");
         assert_eq!(
             replies[2],
-            Ok(vec![100, 5, 1, -1, 9, 4, 0, -1, 2, 86_400, -1, 1, 30])
+            Ok(vec![100, 5, 0, 5, -2, 4, 0, 7, 2, 86_400, -1, 1, 30])
         );
-        assert!(split(&values[..12], &[&a, &b], &layout)
+        assert!(split(&values[..12], &[&a, &b, &c], &layout)
             .iter()
             .any(Result::is_err));
     }

@@ -15,14 +15,16 @@
 -- under; its number of limits; then its limits, 3 arguments each: the KEYS index of the
 -- counter's hash, the definition's number, the amount (the request's cost).
 -- Returns: now (s, us); each definition's period end (quotas; 0 for the other kinds);
--- then per decision: 1 if it consumed, 0 if not, -1 if its admin records are at
--- another generation than it was resolved under (then it read and consumed nothing:
--- its limits are stale); ns left on an abuse block (-1 none); then per limit its check
--- (-1 fits, -2 never, else the wait in ns) and its standing: rolling, the TAT's lead
+-- then per decision: -1 if its admin records are at another generation than it was
+-- resolved under (then it read and consumed nothing, its limits are stale, and nothing
+-- more is sent for it); else -2 - the ns left on an abuse block if one holds it, else 1
+-- if it consumed and 0 if not; then per limit: only when it does not fit, its check (-1
+-- never fits, else -2 - the wait in ns), then its standing: rolling, the TAT's lead
 -- over now; a quota, units used; concurrency, live slots and the earliest expiry or 0
 -- (two numbers). Every number Redis turns into the reply costs it about a thousand
 -- instructions, so what the client can fill in itself is not sent: `batch.rs` puts
--- back the 0 of a rolling limit and a quota's period end.
+-- back the check of a limit that fits, the 0 of a rolling limit and a quota's period
+-- end, and reads the flag and the block from one number.
 
 -- the longest a concurrency limit tells a refused request to wait
 local CONCURRENCY_RETRY_CAP = E9
@@ -159,16 +161,8 @@ for _ = 1, decisions do
   at = at + 6
   if stale then
     at, r = at + 3 * n, r + n
-    out[o + 1], out[o + 2] = -1, -1
-    o = o + 2
-    for i = at - 3 * n + 1, at - 2, 3 do
-      out[o + 1], out[o + 2] = 0, 0
-      o = o + 2
-      if defs[num[argv[i]]].kind == 'c' then
-        o = o + 1
-        out[o] = 0
-      end
-    end
+    o = o + 1
+    out[o] = -1
   else
     local blocked = -1
     if abuse_k > 0 then
@@ -261,28 +255,24 @@ for _ = 1, decisions do
         end
       end
     end
-    out[o + 1], out[o + 2] = consumed and 1 or 0, blocked
-    o = o + 2
+    o = o + 1
+    if blocked >= 0 then out[o] = -2 - blocked else out[o] = consumed and 1 or 0 end
     for i = 1, n do
-      local c = cs[i]
+      local c, check = cs[i], checks[i]
+      if check ~= -1 then
+        o = o + 1
+        if check == -2 then out[o] = -1 else out[o] = -2 - check end
+      end
       local kind = c.kind
-      local a, b
+      o = o + 1
       if kind == 'r' then
-        a, b = c.tat, 0
+        out[o] = c.tat
       elseif kind == 'c' then
         local live, first = lease_standing(c)
-        a, b = live, first or 0
+        out[o], out[o + 1] = live, first or 0
+        o = o + 1
       else
-        a, b = c.u, ends[i]
-      end
-      if kind == 'c' then
-        out[o + 1], out[o + 2], out[o + 3] = checks[i], a, b
-        o = o + 3
-      else
-        -- a rolling limit's second number is always 0, a quota's its definition's
-        -- period end, sent once in front
-        out[o + 1], out[o + 2] = checks[i], a
-        o = o + 2
+        out[o] = c.u
       end
     end
   end
