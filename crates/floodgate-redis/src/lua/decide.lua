@@ -3,17 +3,26 @@
 -- and each hash's read and write: a hash that several decisions touch is read once and
 -- written once, and a later decision sees what an earlier one consumed.
 --
--- KEYS: every hash the batch uses, each once: counter hashes, abuse hashes, admin
--- records hashes.
--- ARGV: [1] the number of decisions, [2] the number of limit definitions; then each
--- definition, 6 arguments (the limits of a batch's decisions are mostly the same few,
--- so each is sent once): hash field, kind ('r' rolling, 'd' day, 'm' month, 'c'
--- concurrency), p1, p2, max, '1' if shadowed; then each decision: '1' to consume when
--- everything fits, '0' to only check (an earlier part of it was already refused); its
--- lease id; the KEYS index of the key's abuse hash (0 for none); the KEYS index of the
--- account's admin records hash (0 for none); the records' generation it was resolved
--- under; its number of limits; then its limits, 3 arguments each: the KEYS index of the
--- counter's hash, the definition's number, the amount (the request's cost).
+-- KEYS: every hash the batch uses, each once: first the counter hashes, then abuse
+-- hashes and admin records hashes.
+-- ARGV: [1] the number of decisions, [2] the number of limit definitions, [3] the
+-- number of counter hashes (the first KEYS); then each definition, 6 arguments (the
+-- limits of a batch's decisions are mostly the same few, so each is sent once): hash
+-- field, kind ('r' rolling, 'd' day, 'm' month, 'c' concurrency), p1, p2, max, '1' if
+-- shadowed. Then each counter hash in KEYS order: how many of its counters (fields)
+-- the batch uses, then for each the number of the first definition naming it (its
+-- field, and the kind its stored text is read and written as). The batch's counters
+-- are numbered in this order (the client names each once, so the script keeps no
+-- table to find them).
+-- Then each decision: a head, 8 x its number of limits + 4 if its lease id follows
+-- (only a decision with a concurrency limit sends it) + 2 if its guards follow + 1 to
+-- consume when everything fits (else it only checks: an earlier part of it was
+-- already refused); [its lease id]; [its guards: the KEYS index of the key's abuse
+-- hash (0 for none), the KEYS index of the account's admin records hash (0 for none),
+-- the records' generation it was resolved under]; then each limit: 4 x its counter's
+-- number + 2 if its own definition's number follows (when it is not the counter's) + 1
+-- if an amount other than 1 follows; [its definition's number]; [the amount, the
+-- request's cost].
 -- Returns: now (s, us); each definition's period end (quotas; 0 for the other kinds);
 -- then per decision: -1 if its admin records are at another generation than it was
 -- resolved under (then it read and consumed nothing, its limits are stale, and nothing
@@ -22,15 +31,15 @@
 -- never fits, else -2 - the wait in ns), then its standing: rolling, the TAT's lead
 -- over now; a quota, units used; concurrency, live slots and the earliest expiry or 0
 -- (two numbers). Every number Redis turns into the reply costs it about a thousand
--- instructions, so what the client can fill in itself is not sent: `batch.rs` puts
--- back the check of a limit that fits, the 0 of a rolling limit and a quota's period
--- end, and reads the flag and the block from one number.
+-- instructions, so what the client can fill in itself is not sent: `batch_args.rs`
+-- puts back the check of a limit that fits, the 0 of a rolling limit and a quota's
+-- period end, and reads the flag and the block from one number.
 
 -- the longest a concurrency limit tells a refused request to wait
 local CONCURRENCY_RETRY_CAP = E9
 local argv, keys = ARGV, KEYS
 
--- The batch's decisions repeat the same few numbers (limits, costs, indices), and a
+-- The batch's decisions repeat the same few numbers (heads, counters, costs), and a
 -- table lookup of an interned string costs a fraction of converting it: each distinct
 -- argument text is converted once. Arguments are numbers the client wrote, so they are
 -- converted by arithmetic, which parses once where `tonumber` parses twice.
@@ -40,86 +49,63 @@ local num = setmetatable({}, { __index = function(cache, text)
   return value
 end })
 
--- Every counter the batch names, once, by KEYS index: a table per counter hash holds its
--- counters in the order the batch names them and, by field, the same counters. A
--- counter holds its field, its state (`tat` rolling, as an offset never below 0; `u`
--- units used; `leases`), the stored text it was read from (`raw`), and once consumed,
--- `dirty` and (quotas) `ends`. Each table costs Redis about as much as forty
--- instructions of the script, so there is one per hash and one per counter, no more.
-local counters = {}
--- per KEYS index of a counter hash: how many counters it holds
-local held = {}
--- each limit's counter, in the order the batch names them
-local refs, r = {}, 0
+local decisions, defined, hashes = argv[1] + 0, argv[2] + 0, argv[3] + 0
 
--- The limit definitions: the parameters as numbers, once.
-local decisions, defined = argv[1] + 0, argv[2] + 0
-local defs = {}
-local at = 3
+-- The limit definitions, by number: their parameters as numbers, once, and (quotas)
+-- their period's end, computed when a decision first reaches one. A table costs Redis
+-- about as much as forty instructions of the script, so definitions and counters are
+-- kept as columns (one table per field), not one table each.
+local d_field, d_kind, d_p1, d_p2, d_max, d_shadow, d_ends = {}, {}, {}, {}, {}, {}, {}
+local at = 4
 for j = 1, defined do
-  defs[j] = { field = argv[at], kind = argv[at + 1], p1 = argv[at + 2] + 0,
-    p2 = argv[at + 3] + 0, max = argv[at + 4] + 0, shadow = argv[at + 5] == '1',
-    ends = false }
+  d_field[j], d_kind[j] = argv[at], argv[at + 1]
+  d_p1[j], d_p2[j], d_max[j] = argv[at + 2] + 0, argv[at + 3] + 0, argv[at + 4] + 0
+  d_shadow[j], d_ends[j] = argv[at + 5] == '1', false
   at = at + 6
 end
-local first_decision = at
 
--- Pass 1: find every counter, so that each hash is read once.
-for _ = 1, decisions do
-  local n = num[argv[at + 5]]
-  at = at + 6
-  for i = at, at + 3 * (n - 1), 3 do
-    local k = num[argv[i]]
-    local h = counters[k]
-    if not h then
-      h = {}
-      counters[k] = h
-      held[k] = 0
-    end
-    local def = defs[num[argv[i + 1]]]
-    local field = def.field
-    local c = h[field]
-    if not c then
-      local kind = def.kind
-      c = { field = field, kind = kind, tat = 0, u = 0, leases = kind == 'c' and {},
-        raw = false, dirty = false, ends = 0 }
-      h[field] = c
-      local m = held[k] + 1
-      h[m] = c
-      held[k] = m
-    end
-    r = r + 1
-    refs[r] = c
-  end
-  at = at + 3 * n
-end
+-- The counters, by number: each one's definition, its state (rolling: the TAT as an
+-- offset never below 0; a quota: units used; concurrency: its leases), whether it was
+-- stored (`c_raw`) and whether a decision changed it (`c_dirty`). Each counter hash's
+-- counters are numbered from `h_first` on, `h_count` of them.
+local c_def, c_state, c_raw, c_dirty = {}, {}, {}, {}
+local h_first, h_count = {}, {}
 
 -- Read each counter hash once (with its recorded expiry); an absent or unreadable
 -- counter is fresh, as in floodgate_core. A hash of one or two counters, the usual
 -- case, is read without building an argument list.
 local expiries = {}
-for k, h in pairs(counters) do
-  local n = held[k]
+local c = 0
+for k = 1, hashes do
+  local n = num[argv[at]]
+  h_first[k], h_count[k] = c + 1, n
   local values
   if n == 1 then
-    values = call('HMGET', keys[k], h[1].field, EXPIRY_FIELD)
+    local d = num[argv[at + 1]]
+    c_def[c + 1] = d
+    values = call('HMGET', keys[k], d_field[d], EXPIRY_FIELD)
   elseif n == 2 then
-    values = call('HMGET', keys[k], h[1].field, h[2].field, EXPIRY_FIELD)
+    local d1, d2 = num[argv[at + 1]], num[argv[at + 2]]
+    c_def[c + 1], c_def[c + 2] = d1, d2
+    values = call('HMGET', keys[k], d_field[d1], d_field[d2], EXPIRY_FIELD)
   else
     local list = {}
-    for j = 1, n do list[j] = h[j].field end
+    for j = 1, n do
+      local d = num[argv[at + j]]
+      c_def[c + j] = d
+      list[j] = d_field[d]
+    end
     list[n + 1] = EXPIRY_FIELD
     values = call('HMGET', keys[k], unpack(list))
   end
+  at = at + 1 + n
   local expiry = tonumber(values[n + 1])
   if expiry then expiries[k] = (expiry - NOW_MS) * 1000000 - NOW_SUB end
   for j = 1, n do
+    c = c + 1
     local raw = values[j]
-    if raw then
-      local c = h[j]
-      c.raw = raw
-      read_state(c, c.kind, raw)
-    end
+    c_state[c] = read_state(d_kind[c_def[c]], raw)
+    c_raw[c], c_dirty[c] = raw and true or false, false
   end
 end
 
@@ -127,7 +113,7 @@ end
 -- (made when a decision first needs them)
 local generations, blocks = false, false
 
--- Pass 2: each decision in order.
+-- Each decision in order.
 local out = { NOW_S, NOW_US }
 local o = 2
 for j = 1, defined do
@@ -137,30 +123,43 @@ end
 -- the current decision's limits: counter, check, amount, and what consuming it sets
 -- (rolling: the TAT's advance; concurrency: the lease's TTL; a quota: its period's end)
 -- (made at the size of eight limits, so the usual decision never grows them)
-local cs = { false, false, false, false, false, false, false, false }
+local cs = { 0, 0, 0, 0, 0, 0, 0, 0 }
 local checks = { 0, 0, 0, 0, 0, 0, 0, 0 }
 local amounts = { 0, 0, 0, 0, 0, 0, 0, 0 }
 local ends = { 0, 0, 0, 0, 0, 0, 0, 0 }
-at, r = first_decision, 0
 for _ = 1, decisions do
-  local consume_ok = argv[at] == '1'
-  local lease_id = argv[at + 1]
-  local abuse_k = num[argv[at + 2]]
-  local guard_k = num[argv[at + 3]]
-  local n = num[argv[at + 5]]
-  local stale = false
-  if guard_k > 0 then
-    generations = generations or {}
-    local g = generations[guard_k]
-    if not g then
-      g = call('HGET', keys[guard_k], 'g') or '0'
-      generations[guard_k] = g
-    end
-    stale = g ~= argv[at + 4]
+  local head = num[argv[at]]
+  local flags = head % 8
+  local n = (head - flags) / 8
+  local consume_ok = flags % 2 == 1
+  local lease_id = false
+  at = at + 1
+  if flags >= 4 then
+    lease_id = argv[at]
+    at = at + 1
   end
-  at = at + 6
+  local stale, abuse_k = false, 0
+  if flags % 4 >= 2 then
+    abuse_k = num[argv[at]]
+    local guard_k = num[argv[at + 1]]
+    if guard_k > 0 then
+      generations = generations or {}
+      local g = generations[guard_k]
+      if not g then
+        g = call('HGET', keys[guard_k], 'g') or '0'
+        generations[guard_k] = g
+      end
+      stale = g ~= argv[at + 2]
+    end
+    at = at + 3
+  end
   if stale then
-    at, r = at + 3 * n, r + n
+    for _ = 1, n do
+      local follow = num[argv[at]] % 4
+      at = at + 1
+      if follow >= 2 then at, follow = at + 1, follow - 2 end
+      at = at + follow
+    end
     o = o + 1
     out[o] = -1
   else
@@ -180,48 +179,57 @@ for _ = 1, decisions do
     end
     local fits = blocked < 0
     for i = 1, n do
-      r = r + 1
-      local c = refs[r]
-      local def = defs[num[argv[at + 1]]]
-      local kind, max = def.kind, def.max
-      local cost = num[argv[at + 2]]
+      local limit = num[argv[at]]
+      local follow = limit % 4
+      local counter, d, cost = (limit - follow) / 4, nil, 1
+      at = at + 1
+      if follow >= 2 then
+        d = num[argv[at]]
+        at, follow = at + 1, follow - 2
+      else
+        d = c_def[counter]
+      end
+      if follow == 1 then
+        cost = num[argv[at]]
+        at = at + 1
+      end
+      local kind, max = d_kind[d], d_max[d]
       local check = -1
       if kind == 'r' then
         if cost > max then
           check = -2
         else
-          local step = cost * def.p1
+          local step = cost * d_p1[d]
           ends[i] = step
-          local after = c.tat + step
-          if after > def.p2 then check = after - def.p2 end
+          local after = c_state[counter] + step
+          if after > d_p2[d] then check = after - d_p2[d] end
         end
       elseif kind == 'c' then
-        ends[i] = def.p1
+        ends[i] = d_p1[d]
         if cost > 0 then
           if cost > max then
             check = -2
           else
-            local live, first = lease_standing(c)
+            local live, first = lease_standing(c_state[counter])
             if live + cost > max then check = min(first or 0, CONCURRENCY_RETRY_CAP) end
           end
         end
       else
         -- the end of the limit's period, as an offset from now: once per batch
-        local e = def.ends
+        local e = d_ends[d]
         if not e then
-          e = period_end(kind, def.p1, NOW_S, NOW_N)
-          def.ends = e
+          e = period_end(kind, d_p1[d], NOW_S, NOW_N)
+          d_ends[d] = e
         end
         ends[i] = e
         if cost > max then
           check = -2
-        elseif c.u + cost > max then
+        elseif c_state[counter] + cost > max then
           check = e
         end
       end
-      cs[i], checks[i], amounts[i] = c, check, cost
-      if check ~= -1 and not def.shadow then fits = false end
-      at = at + 3
+      cs[i], checks[i], amounts[i] = counter, check, cost
+      if check ~= -1 and not d_shadow[d] then fits = false end
     end
     local consumed = consume_ok and fits
     if consumed then
@@ -229,14 +237,12 @@ for _ = 1, decisions do
         local cost = amounts[i]
         -- a shadowed limit that would have refused keeps tracking what it would admit
         if checks[i] == -1 and cost > 0 then
-          local c = cs[i]
-          local kind = c.kind
-          c.dirty = true
-          if kind == 'r' then
-            c.tat = c.tat + ends[i]
-          elseif kind == 'c' then
+          local counter = cs[i]
+          local kind = d_kind[c_def[counter]]
+          c_dirty[counter] = true
+          if kind == 'c' then
             local kept, held = {}, false
-            for _, lease in ipairs(c.leases) do
+            for _, lease in ipairs(c_state[counter]) do
               if lease.x > 0 then
                 if lease.id == lease_id then
                   lease.n = lease.n + cost
@@ -247,10 +253,11 @@ for _ = 1, decisions do
               end
             end
             if not held then kept[#kept + 1] = { id = lease_id, n = cost, x = ends[i] } end
-            c.leases = kept
+            c_state[counter] = kept
+          elseif kind == 'r' then
+            c_state[counter] = c_state[counter] + ends[i]
           else
-            c.u = c.u + cost
-            c.ends = ends[i]
+            c_state[counter] = c_state[counter] + cost
           end
         end
       end
@@ -258,21 +265,18 @@ for _ = 1, decisions do
     o = o + 1
     if blocked >= 0 then out[o] = -2 - blocked else out[o] = consumed and 1 or 0 end
     for i = 1, n do
-      local c, check = cs[i], checks[i]
+      local counter, check = cs[i], checks[i]
       if check ~= -1 then
         o = o + 1
         if check == -2 then out[o] = -1 else out[o] = -2 - check end
       end
-      local kind = c.kind
       o = o + 1
-      if kind == 'r' then
-        out[o] = c.tat
-      elseif kind == 'c' then
-        local live, first = lease_standing(c)
+      if d_kind[c_def[counter]] == 'c' then
+        local live, first = lease_standing(c_state[counter])
         out[o], out[o + 1] = live, first or 0
         o = o + 1
       else
-        out[o] = c.u
+        out[o] = c_state[counter]
       end
     end
   end
@@ -283,51 +287,54 @@ end
 -- outlive it is its TTL read and made to reach past that state (never shortened:
 -- another writer may have set it for longer-lived state). One or two changed counters,
 -- the usual case, are written without building an argument list.
--- a quota's period end is the same for every counter of its definition: its text once
+-- A quota's period end is the same for every counter of its definition: its text once.
 local end_texts = {}
-for k, h in pairs(counters) do
+for k = 1, hashes do
   local f1, v1, f2, v2, sets, dels = false, false, false, false, false, false
   local keep, ns = 0, 0
-  for j = 1, held[k] do
-    local c = h[j]
-    if c.dirty then
-      local kind = c.kind
+  local first = h_first[k]
+  for counter = first, first + h_count[k] - 1 do
+    if c_dirty[counter] then
+      local d = c_def[counter]
+      local kind, state = d_kind[d], c_state[counter]
       local state_keep, text = 0, nil
       if kind == 'r' then
-        state_keep = c.tat
+        state_keep = state
         if state_keep > 0 then text = abs(state_keep) end
       elseif kind == 'c' then
         local parts = {}
-        for _, lease in ipairs(c.leases) do
+        for _, lease in ipairs(state) do
           if lease.x > 0 then
             parts[#parts + 1] = lease.id .. ',' .. format('%d', lease.n) .. ',' .. abs(lease.x)
             if lease.x > state_keep then state_keep = lease.x end
           end
         end
         text = table.concat(parts, ';')
-      elseif c.u > 0 then
-        local e, u = c.ends, c.u
-        local e_text = end_texts[e]
+      elseif state > 0 then
+        -- a quota changed by a decision has its definition's period end
+        local e = d_ends[d]
+        local e_text = end_texts[d]
         if not e_text then
           e_text = abs(e) .. ':'
-          end_texts[e] = e_text
+          end_texts[d] = e_text
         end
-        state_keep, text = e, e_text .. format('%d', u)
+        state_keep, text = e, e_text .. format('%d', state)
       end
       if state_keep <= 0 then
-        if c.raw then
+        if c_raw[counter] then
           dels = dels or {}
-          dels[#dels + 1] = c.field
+          dels[#dels + 1] = d_field[d]
         end
       else
         ns = ns + 1
+        local field = d_field[d]
         if ns == 1 then
-          f1, v1 = c.field, text
+          f1, v1 = field, text
         elseif ns == 2 then
-          f2, v2 = c.field, text
+          f2, v2 = field, text
         else
           if ns == 3 then sets = { f1, v1, f2, v2 } end
-          sets[2 * ns - 1], sets[2 * ns] = c.field, text
+          sets[2 * ns - 1], sets[2 * ns] = field, text
         end
         if state_keep > keep then keep = state_keep end
       end
@@ -360,7 +367,7 @@ end
 -- each quota definition's period end (0 for the other kinds, and for a quota no decision
 -- reached)
 for j = 1, defined do
-  out[2 + j] = defs[j].ends or 0
+  out[2 + j] = d_ends[j] or 0
 end
 
 return out

@@ -128,17 +128,18 @@ local function period_end(kind, offset, at_s, at_n)
   return (end_days * DAY_S + off_s - NOW_S) * E9 + (off_n - NOW_N)
 end
 
--- reads a counter's stored text (nil when absent) into `s`, a limit or a counter of kind
--- `kind`: `tat` (rolling, as an offset, never below 0), `leases` (concurrency), `u` (a
--- quota's units in its current period); text that does not parse leaves the state
--- fresh, as in floodgate_core
-local function read_state(s, kind, raw)
+-- a counter's state from its stored text (nil or false when absent), by its kind: the
+-- TAT (rolling, as an offset, never below 0), the leases (concurrency, a list of
+-- `{ id, n = slots, x = expiry offset }`), the units used in the current period (a
+-- quota); text that does not parse leaves the state fresh, as in floodgate_core
+local function read_state(kind, raw)
   if kind == 'r' then
     -- a TAT not after now leaves the limit fresh (the usual case: no debt)
     if raw and (#raw ~= TIME_LEN or raw > NOW_TEXT) then
       local tat = rel(raw)
-      if tat and tat > 0 then s.tat = tat end
+      if tat and tat > 0 then return tat end
     end
+    return 0
   elseif kind == 'c' then
     local leases = {}
     if raw then
@@ -146,21 +147,21 @@ local function read_state(s, kind, raw)
         leases[#leases + 1] = { id = id, n = slots + 0, x = rel(x) }
       end
     end
-    s.leases = leases
+    return leases
   elseif raw then
     local e, u = match(raw, '^(%d+):(%d+)$')
     -- a quota's count holds until its period's end has passed
     if e and (#e == TIME_LEN and e > NOW_TEXT or #e ~= TIME_LEN and rel(e) > 0) then
-      s.u = u + 0
+      return u + 0
     end
   end
+  return 0
 end
 
--- slots held by unexpired leases (of a limit or a counter `s`), and the earliest of
--- their expiries (nil for none)
-local function lease_standing(s)
+-- slots held by unexpired `leases`, and the earliest of their expiries (nil for none)
+local function lease_standing(leases)
   local live, first = 0, nil
-  for _, lease in ipairs(s.leases) do
+  for _, lease in ipairs(leases) do
     local x = lease.x
     if x > 0 then
       live = live + lease.n
