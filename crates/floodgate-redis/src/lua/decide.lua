@@ -109,6 +109,11 @@ for k = 1, hashes do
   end
 end
 
+-- A limit's counter number repeats between decisions only when the batch names fewer
+-- counters than it has decisions (they share keys); otherwise looking each one up in
+-- `num` costs more than converting it.
+local shared = c < decisions
+
 -- the generation in an admin records hash, and a key's abuse block: read once per batch
 -- (made when a decision first needs them)
 local generations, blocks = false, false
@@ -155,7 +160,7 @@ for _ = 1, decisions do
   end
   if stale then
     for _ = 1, n do
-      local follow = num[argv[at]] % 4
+      local follow = argv[at] % 4
       at = at + 1
       if follow >= 2 then at, follow = at + 1, follow - 2 end
       at = at + follow
@@ -179,7 +184,8 @@ for _ = 1, decisions do
     end
     local fits = blocked < 0
     for i = 1, n do
-      local limit = num[argv[at]]
+      local limit
+      if shared then limit = num[argv[at]] else limit = argv[at] + 0 end
       local follow = limit % 4
       local counter, d, cost = (limit - follow) / 4, nil, 1
       at = at + 1
