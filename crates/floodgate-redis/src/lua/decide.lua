@@ -64,11 +64,12 @@ for j = 1, defined do
   at = at + 6
 end
 
--- The counters, by number: each one's definition, its state (rolling: the TAT as an
--- offset never below 0; a quota: units used; concurrency: its leases), whether it was
--- stored (`c_raw`) and whether a decision changed it (`c_dirty`). Each counter hash's
--- counters are numbered from `h_first` on, `h_count` of them.
-local c_def, c_state, c_raw, c_dirty = {}, {}, {}, {}
+-- The counters, by number: each one's definition and kind (its first definition's),
+-- its state (rolling: the TAT as an offset never below 0; a quota: units used;
+-- concurrency: its leases), whether it was stored (`c_raw`) and whether a decision
+-- changed it (`c_dirty`). Each counter hash's counters are numbered from `h_first` on,
+-- `h_count` of them.
+local c_def, c_kind, c_state, c_raw, c_dirty = {}, {}, {}, {}, {}
 local h_first, h_count = {}, {}
 
 -- Read each counter hash once (with its recorded expiry); an absent or unreadable
@@ -103,8 +104,8 @@ for k = 1, hashes do
   if expiry then expiries[k] = (expiry - NOW_MS) * 1000000 - NOW_SUB end
   for j = 1, n do
     c = c + 1
-    local raw = values[j]
-    c_state[c] = read_state(d_kind[c_def[c]], raw)
+    local raw, kind = values[j], d_kind[c_def[c]]
+    c_kind[c], c_state[c] = kind, read_state(kind, raw)
     c_raw[c], c_dirty[c] = raw and true or false, false
   end
 end
@@ -125,18 +126,19 @@ for j = 1, defined do
   o = o + 1
   out[o] = 0
 end
--- the current decision's limits: counter, check, amount, and what consuming it sets
--- (rolling: the TAT's advance; concurrency: the lease's TTL; a quota: its period's end)
--- (made at the size of eight limits, so the usual decision never grows them)
+-- The current decision's limits: each one's counter, and its answer: below 0 (a check
+-- that does not fit, as the reply sends it) or what consuming it adds to its counter
+-- (rolling: the TAT's advance; a quota: the amount; concurrency: the lease's slots,
+-- with the lease's TTL in `ttls`). Made at the size of eight limits, so the usual
+-- decision never grows them. Every table access costs Redis about a hundred
+-- instructions, so a limit is looked up as few times as it can be.
 local cs = { 0, 0, 0, 0, 0, 0, 0, 0 }
-local checks = { 0, 0, 0, 0, 0, 0, 0, 0 }
-local amounts = { 0, 0, 0, 0, 0, 0, 0, 0 }
-local ends = { 0, 0, 0, 0, 0, 0, 0, 0 }
+local adds = { 0, 0, 0, 0, 0, 0, 0, 0 }
+local ttls = { 0, 0, 0, 0, 0, 0, 0, 0 }
 for _ = 1, decisions do
   local head = num[argv[at]]
   local flags = head % 8
   local n = (head - flags) / 8
-  local consume_ok = flags % 2 == 1
   local lease_id = false
   at = at + 1
   if flags >= 4 then
@@ -200,18 +202,19 @@ for _ = 1, decisions do
         at = at + 1
       end
       local kind, max = d_kind[d], d_max[d]
-      local check = -1
+      -- the check (-1 fits, -2 never, else the wait) and what consuming sets: rolling,
+      -- the TAT's advance; concurrency, the lease's TTL; a quota, its period's end
+      local check, sets = -1, 0
       if kind == 'r' then
         if cost > max then
           check = -2
         else
-          local step = cost * d_p1[d]
-          ends[i] = step
-          local after = c_state[counter] + step
+          sets = cost * d_p1[d]
+          local after = c_state[counter] + sets
           if after > d_p2[d] then check = after - d_p2[d] end
         end
       elseif kind == 'c' then
-        ends[i] = d_p1[d]
+        sets = d_p1[d]
         if cost > 0 then
           if cost > max then
             check = -2
@@ -222,48 +225,57 @@ for _ = 1, decisions do
         end
       else
         -- the end of the limit's period, as an offset from now: once per batch
-        local e = d_ends[d]
-        if not e then
-          e = period_end(kind, d_p1[d], NOW_S, NOW_N)
-          d_ends[d] = e
+        sets = d_ends[d]
+        if not sets then
+          sets = period_end(kind, d_p1[d], NOW_S, NOW_N)
+          d_ends[d] = sets
         end
-        ends[i] = e
         if cost > max then
           check = -2
         elseif c_state[counter] + cost > max then
-          check = e
+          check = sets
         end
       end
-      cs[i], checks[i], amounts[i] = counter, check, cost
-      if check ~= -1 and not d_shadow[d] then fits = false end
+      cs[i] = counter
+      if check == -1 then
+        -- consumed by the counter's kind, as its text is read and written
+        local counter_kind = c_kind[counter]
+        if counter_kind == 'r' then
+          adds[i] = cost > 0 and sets or 0
+        else
+          adds[i] = cost
+          if counter_kind == 'c' then ttls[i] = sets end
+        end
+      else
+        if check == -2 then adds[i] = -1 else adds[i] = -2 - check end
+        if not d_shadow[d] then fits = false end
+      end
     end
-    local consumed = consume_ok and fits
+    local consumed = flags % 2 == 1 and fits
     if consumed then
       for i = 1, n do
-        local cost = amounts[i]
+        local add = adds[i]
         -- a shadowed limit that would have refused keeps tracking what it would admit
-        if checks[i] == -1 and cost > 0 then
+        if add > 0 then
           local counter = cs[i]
-          local kind = d_kind[c_def[counter]]
           c_dirty[counter] = true
+          local kind = c_kind[counter]
           if kind == 'c' then
-            local kept, held = {}, false
+            local kept, held, ttl = {}, false, ttls[i]
             for _, lease in ipairs(c_state[counter]) do
               if lease.x > 0 then
                 if lease.id == lease_id then
-                  lease.n = lease.n + cost
-                  lease.x = ends[i]
+                  lease.n = lease.n + add
+                  lease.x = ttl
                   held = true
                 end
                 kept[#kept + 1] = lease
               end
             end
-            if not held then kept[#kept + 1] = { id = lease_id, n = cost, x = ends[i] } end
+            if not held then kept[#kept + 1] = { id = lease_id, n = add, x = ttl } end
             c_state[counter] = kept
-          elseif kind == 'r' then
-            c_state[counter] = c_state[counter] + ends[i]
           else
-            c_state[counter] = c_state[counter] + cost
+            c_state[counter] = c_state[counter] + add
           end
         end
       end
@@ -271,18 +283,19 @@ for _ = 1, decisions do
     o = o + 1
     if blocked >= 0 then out[o] = -2 - blocked else out[o] = consumed and 1 or 0 end
     for i = 1, n do
-      local counter, check = cs[i], checks[i]
-      if check ~= -1 then
+      local counter, add = cs[i], adds[i]
+      if add < 0 then
         o = o + 1
-        if check == -2 then out[o] = -1 else out[o] = -2 - check end
+        out[o] = add
       end
       o = o + 1
-      if d_kind[c_def[counter]] == 'c' then
-        local live, first = lease_standing(c_state[counter])
+      local state = c_state[counter]
+      if c_kind[counter] == 'c' then
+        local live, first = lease_standing(state)
         out[o], out[o + 1] = live, first or 0
         o = o + 1
       else
-        out[o] = c_state[counter]
+        out[o] = state
       end
     end
   end
@@ -302,7 +315,7 @@ for k = 1, hashes do
   for counter = first, first + h_count[k] - 1 do
     if c_dirty[counter] then
       local d = c_def[counter]
-      local kind, state = d_kind[d], c_state[counter]
+      local kind, state = c_kind[counter], c_state[counter]
       local state_keep, text = 0, nil
       if kind == 'r' then
         state_keep = state
