@@ -76,6 +76,9 @@ local h_first, h_count = {}, {}
 -- counter is fresh, as in floodgate_core. A hash of one or two counters, the usual
 -- case, is read without building an argument list.
 local expiries = {}
+-- Hashes whose expiry was last set for the same state (a quota's period end) record
+-- the same expiry: each distinct text is converted once (false: not a number).
+local expiry_offsets = {}
 local c = 0
 for k = 1, hashes do
   local n = num[argv[at]]
@@ -100,8 +103,16 @@ for k = 1, hashes do
     values = call('HMGET', keys[k], unpack(list))
   end
   at = at + 1 + n
-  local expiry = tonumber(values[n + 1])
-  if expiry then expiries[k] = (expiry - NOW_MS) * 1000000 - NOW_SUB end
+  local expiry_text = values[n + 1]
+  if expiry_text then
+    local expiry = expiry_offsets[expiry_text]
+    if expiry == nil then
+      expiry = tonumber(expiry_text)
+      expiry = expiry and (expiry - NOW_MS) * 1000000 - NOW_SUB or false
+      expiry_offsets[expiry_text] = expiry
+    end
+    if expiry then expiries[k] = expiry end
+  end
   for j = 1, n do
     c = c + 1
     local raw, kind = values[j], d_kind[c_def[c]]

@@ -77,7 +77,9 @@ local second_texts = {}
 -- an offset from now as a decimal string of absolute nanoseconds
 local function abs(offset)
   local t = NOW_N + offset
-  local carry = idiv(t, E9)
+  -- (most times written are within now's second)
+  local carry = 0
+  if t < 0 or t >= E9 then carry = idiv(t, E9) end
   local second = second_texts[carry]
   if not second then
     second = format('%d', NOW_S + carry)
