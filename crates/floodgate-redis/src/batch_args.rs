@@ -200,8 +200,8 @@ pub(crate) struct Layout {
 }
 
 /// Splits a batch's reply into one reply per call, each as the script reported a lone
-/// decision before it sent less: the time, then the call's flag and block (-1 for
-/// none), then three numbers per limit (its check, -1 when it fits, and its standing,
+/// decision before it sent less: the time, then whether the call consumed and its
+/// block (-1 for none), then three numbers per limit (its check, -1 when it fits, and its standing,
 /// with the 0 of a rolling limit and a quota's period end put back); `[-1]` for a stale
 /// call.
 pub(crate) fn split(
@@ -224,18 +224,24 @@ pub(crate) fn split(
     for (call, numbers) in calls.iter().zip(&layout.numbers) {
         let mut take = || rest.next().ok_or_else(short);
         let reply = (|| {
-            let state = take()?;
-            if state == -1 {
-                return Ok(vec![-1]);
+            // only a guarded call can be stale or blocked: -1 stale, -2 - the ns left
+            // on a block, else 0
+            let mut blocked = -1;
+            if call.abuse != 0 || call.guard.is_some() {
+                let state = take()?;
+                if state == -1 {
+                    return Ok(vec![-1]);
+                }
+                if state <= -2 {
+                    blocked = -2 - state;
+                }
             }
             let mut reply = Vec::with_capacity(4 + 3 * call.limits.len());
             reply.extend_from_slice(time);
-            // -2 - the ns left on a block, else the consumed flag
-            if state <= -2 {
-                reply.extend([0, -2 - state]);
-            } else {
-                reply.extend([state, -1]);
-            }
+            // the flag, filled in below: consumed when it was to consume, no block
+            // holds it and every limit that does not fit is shadowed
+            reply.extend([0, blocked]);
+            let mut consumed = call.consume && blocked < 0;
             for (limit, &number) in call.limits.iter().zip(numbers) {
                 let mut first = take()?;
                 // a limit that does not fit sends its check first: -1 never, else -2 - wait
@@ -251,8 +257,10 @@ pub(crate) fn split(
                     "r" => 0,
                     _ => *ends.get(number - 1).ok_or_else(short)?,
                 };
+                consumed &= check == -1 || limit.shadow;
                 reply.extend([check, first, second]);
             }
+            reply[2] = i64::from(consumed);
             Ok(reply)
         })();
         replies.push(reply);
@@ -297,24 +305,38 @@ mod tests {
         let a = call(&["h1"], 1, None);
         let b = call(&["h1", "h2"], 2, Some((2, 3)));
         let mut c = call(&["h3"], 3, None);
+        c.abuse = c.key_index("b3");
         c.limits[1].params.kind = "d";
         c.limits[2].params.kind = "c";
+        let mut d = call(&["h4"], 2, None);
+        d.limits[0].shadow = true;
+        let e = call(&["h5"], 1, None);
         let layout = Layout {
             definitions: 3,
-            numbers: vec![vec![1], vec![1, 2], vec![1, 2, 3]],
+            numbers: vec![vec![1], vec![1, 2], vec![1, 2, 3], vec![1, 2], vec![1]],
         };
-        // time; period ends of definitions 1 to 3; a (one rolling limit that fits,
-        // consumed); b, stale; c, blocked for 5 ns: rolling limit never fits, day quota
-        // of definition 2 waits 7 ns, concurrency fits
-        let values = [100, 5, 0, 86_400, 0, 1, 7, -1, -7, -1, 4, -9, 2, 1, 30];
-        let replies = split(&values, &[&a, &b, &c], &layout);
+        // time; period ends of definitions 1 to 3; a: one rolling limit that fits; b,
+        // stale; c, blocked for 5 ns: rolling limit never fits, day quota of definition
+        // 2 waits 7 ns, concurrency fits; d: a shadowed limit waits 1 ns, the other fits;
+        // e: its one limit waits 2 ns
+        let values = [
+            100, 5, 0, 86_400, 0, 7, -1, -7, -1, 4, -9, 2, 1, 30, -3, 6, 8, -4, 9,
+        ];
+        let calls = [&a, &b, &c, &d, &e];
+        let replies = split(&values, &calls, &layout);
         assert_eq!(replies[0], Ok(vec![100, 5, 1, -1, -1, 7, 0]));
         assert_eq!(replies[1], Ok(vec![-1]), "a stale call reads as one");
         assert_eq!(
             replies[2],
             Ok(vec![100, 5, 0, 5, -2, 4, 0, 7, 2, 86_400, -1, 1, 30])
         );
-        assert!(split(&values[..12], &[&a, &b, &c], &layout)
+        assert_eq!(
+            replies[3],
+            Ok(vec![100, 5, 1, -1, 1, 6, 0, -1, 8, 0]),
+            "a shadowed limit does not stop it consuming"
+        );
+        assert_eq!(replies[4], Ok(vec![100, 5, 0, -1, 2, 9, 0]));
+        assert!(split(&values[..12], &calls, &layout)
             .iter()
             .any(Result::is_err));
     }

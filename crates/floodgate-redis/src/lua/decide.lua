@@ -24,16 +24,17 @@
 -- if an amount other than 1 follows; [its definition's number]; [the amount, the
 -- request's cost].
 -- Returns: now (s, us); each definition's period end (quotas; 0 for the other kinds);
--- then per decision: -1 if its admin records are at another generation than it was
--- resolved under (then it read and consumed nothing, its limits are stale, and nothing
--- more is sent for it); else -2 - the ns left on an abuse block if one holds it, else 1
--- if it consumed and 0 if not; then per limit: only when it does not fit, its check (-1
--- never fits, else -2 - the wait in ns), then its standing: rolling, the TAT's lead
--- over now; a quota, units used; concurrency, live slots and the earliest expiry or 0
--- (two numbers). Every number Redis turns into the reply costs it about a thousand
--- instructions, so what the client can fill in itself is not sent: `batch_args.rs`
--- puts back the check of a limit that fits, the 0 of a rolling limit and a quota's
--- period end, and reads the flag and the block from one number.
+-- then per decision: if its guards were sent, first -1 if its admin records are at
+-- another generation than it was resolved under (then it read and consumed nothing,
+-- its limits are stale, and nothing more is sent for it), else -2 - the ns left on an
+-- abuse block if one holds it, else 0; then per limit: only when it does not fit, its
+-- check (-1 never fits, else -2 - the wait in ns), then its standing: rolling, the
+-- TAT's lead over now; a quota, units used; concurrency, live slots and the earliest
+-- expiry or 0 (two numbers). Every number Redis turns into the reply costs it about a
+-- thousand instructions, so what the client can work out itself is not sent:
+-- `batch_args.rs` puts back the check of a limit that fits, the 0 of a rolling limit
+-- and a quota's period end, and whether the decision consumed (it was to consume, no
+-- block holds it and every limit that does not fit is shadowed).
 
 -- the longest a concurrency limit tells a refused request to wait
 local CONCURRENCY_RETRY_CAP = E9
@@ -156,8 +157,8 @@ for _ = 1, decisions do
     lease_id = argv[at]
     at = at + 1
   end
-  local stale, abuse_k = false, 0
-  if flags % 4 >= 2 then
+  local guarded, stale, abuse_k = flags % 4 >= 2, false, 0
+  if guarded then
     abuse_k = num[argv[at]]
     local guard_k = num[argv[at + 1]]
     if guard_k > 0 then
@@ -291,8 +292,10 @@ for _ = 1, decisions do
         end
       end
     end
-    o = o + 1
-    if blocked >= 0 then out[o] = -2 - blocked else out[o] = consumed and 1 or 0 end
+    if guarded then
+      o = o + 1
+      if blocked >= 0 then out[o] = -2 - blocked else out[o] = 0 end
+    end
     for i = 1, n do
       local counter, add = cs[i], adds[i]
       if add < 0 then
