@@ -41,9 +41,10 @@ if [ -n "$previous" ]; then
 fi
 
 # The arguments of one call deciding `$1` requests, as `src/batch_args.rs` lays them out:
-# the counter hashes, then the definitions, each hash's counters (a key's hash holds
-# the per-minute and the daily counter, definitions 1 and 3; an account's the tokens
-# counter, definition 2) and each decision's head and counters.
+# the counter hashes, then the definitions, each hash's counters as one number (a key's
+# hash holds the per-minute and the daily counter, definitions 1 and 3: 1 + 4 x 3 in
+# base 4; an account's the tokens counter, definition 2) and each decision's head and
+# counters.
 batch_args() {
   local count=$1 keys="" hashes=0 i account key_hash account_hash counters="" args=""
   local numbered=0 h
@@ -65,8 +66,8 @@ batch_args() {
   for h in $(seq 1 "$hashes"); do
     first[${names[$h]}]=$numbered
     case "${names[$h]}" in
-      *:a) counters="$counters 1 2"; numbered=$((numbered + 1)) ;;
-      *) counters="$counters 2 1 3"; numbered=$((numbered + 2)) ;;
+      *:a) counters="$counters 2"; numbered=$((numbered + 1)) ;;
+      *) counters="$counters 13"; numbered=$((numbered + 2)) ;;
     esac
   done
   for i in $(seq 1 "$count"); do

@@ -110,6 +110,21 @@ fn counters<'c>(
     Counters { by_hash, of_limits }
 }
 
+/// A counter hash's counters as one script argument: their definition numbers as the
+/// digits of a number in base `definitions + 1`, the first counter's lowest (the
+/// batch's hashes mostly hold the same few counters, so the script converts each such
+/// number once); `None` where it would pass what a Lua number holds exactly.
+fn hash_code(fields: &[(&str, usize)], definitions: usize) -> Option<u64> {
+    let base = u64::try_from(definitions).ok()?.checked_add(1)?;
+    let mut code: u64 = 0;
+    for &(_, number) in fields.iter().rev() {
+        code = code
+            .checked_mul(base)?
+            .checked_add(u64::try_from(number).ok()?)?;
+    }
+    (code <= crate::scripts::LUA_MAX).then_some(code)
+}
+
 /// The script call running `calls` in order, each hash, limit definition and counter
 /// passed once, and what [`split`] needs to read its reply.
 pub(crate) fn invocation<'s>(
@@ -142,9 +157,16 @@ pub(crate) fn invocation<'s>(
     for fields in &counters.by_hash {
         first.push(numbered);
         numbered += fields.len();
-        invocation.arg(fields.len());
-        for &(_, number) in fields {
-            invocation.arg(number);
+        match hash_code(fields, definitions.len()) {
+            Some(code) => {
+                invocation.arg(code);
+            }
+            None => {
+                invocation.arg(-i64::try_from(fields.len()).unwrap_or(i64::MAX));
+                for &(_, number) in fields {
+                    invocation.arg(number);
+                }
+            }
         }
     }
     for (((call, local), numbers), of_limits) in calls
@@ -364,6 +386,14 @@ mod tests {
         assert_eq!(definitions.len(), 3, "f0, f1, and f2 shadowed");
         assert_eq!(numbers, vec![vec![1, 2], vec![1, 2, 3]]);
         assert!(definitions[2].5);
+    }
+
+    #[test]
+    fn a_hash_code_holds_its_definitions_as_digits_until_it_would_not_be_exact() {
+        assert_eq!(hash_code(&[("a", 1), ("b", 3)], 3), Some(1 + 4 * 3));
+        assert_eq!(hash_code(&[("a", 2)], 3), Some(2));
+        let many: Vec<(&str, usize)> = (0..30).map(|_| ("f", 99)).collect();
+        assert_eq!(hash_code(&many, 99), None, "100^30 is far past 2^53");
     }
 
     #[test]

@@ -9,11 +9,13 @@
 -- number of counter hashes (the first KEYS); then each definition, 6 arguments (the
 -- limits of a batch's decisions are mostly the same few, so each is sent once): hash
 -- field, kind ('r' rolling, 'd' day, 'm' month, 'c' concurrency), p1, p2, max, '1' if
--- shadowed. Then each counter hash in KEYS order: how many of its counters (fields)
--- the batch uses, then for each the number of the first definition naming it (its
--- field, and the kind its stored text is read and written as). The batch's counters
--- are numbered in this order (the client names each once, so the script keeps no
--- table to find them).
+-- shadowed. Then each counter hash in KEYS order, as one number: its counters (the
+-- fields the batch uses), each as the number of the first definition naming it (its
+-- field, and the kind its stored text is read and written as), as the digits of the
+-- number in base (definitions + 1), the first counter's lowest; or, where that number
+-- would pass 2^53, minus the count of its counters followed by their definitions. The
+-- batch's counters are numbered in this order (the client names each once, so the
+-- script keeps no table to find them).
 -- Then each decision: a head, 8 x its number of limits + 4 if its lease id follows
 -- (only a decision with a concurrency limit sends it) + 2 if its guards follow + 1 to
 -- consume when everything fits (else it only checks: an earlier part of it was
@@ -81,29 +83,37 @@ local expiries = {}
 -- the same expiry: each distinct text is converted once (false: not a number).
 local expiry_offsets = {}
 local c = 0
+local base = defined + 1
 for k = 1, hashes do
-  local n = num[argv[at]]
+  -- the hash's counters' definitions, as digits in base (definitions + 1), the first
+  -- lowest; or -(their count) followed by them
+  local code, n = num[argv[at]], 0
+  at = at + 1
+  if code > 0 then
+    repeat
+      local d = code % base
+      code = (code - d) / base
+      n = n + 1
+      c_def[c + n] = d
+    until code == 0
+  else
+    n = -code
+    for j = 1, n do c_def[c + j] = num[argv[at + j - 1]] end
+    at = at + n
+  end
   h_first[k], h_count[k] = c + 1, n
   local values
   if n == 1 then
-    local d = num[argv[at + 1]]
-    c_def[c + 1] = d
-    values = call('HMGET', keys[k], d_field[d], EXPIRY_FIELD)
+    values = call('HMGET', keys[k], d_field[c_def[c + 1]], EXPIRY_FIELD)
   elseif n == 2 then
-    local d1, d2 = num[argv[at + 1]], num[argv[at + 2]]
-    c_def[c + 1], c_def[c + 2] = d1, d2
-    values = call('HMGET', keys[k], d_field[d1], d_field[d2], EXPIRY_FIELD)
+    values = call('HMGET', keys[k], d_field[c_def[c + 1]], d_field[c_def[c + 2]],
+      EXPIRY_FIELD)
   else
     local list = {}
-    for j = 1, n do
-      local d = num[argv[at + j]]
-      c_def[c + j] = d
-      list[j] = d_field[d]
-    end
+    for j = 1, n do list[j] = d_field[c_def[c + j]] end
     list[n + 1] = EXPIRY_FIELD
     values = call('HMGET', keys[k], unpack(list))
   end
-  at = at + 1 + n
   local expiry_text = values[n + 1]
   if expiry_text then
     local expiry = expiry_offsets[expiry_text]
