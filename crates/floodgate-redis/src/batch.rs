@@ -1,5 +1,6 @@
 //! Decisions as calls of the batched decision script (`lua/decide.lua`), and the batcher
-//! that coalesces concurrent decisions into shared script calls.
+//! that coalesces concurrent decisions into shared script calls (a call's arguments and
+//! reply are laid out by [`crate::batch_args`]).
 //!
 //! Why: on Redis's one thread a decision's fixed costs (the command, the script's
 //! prelude, `TIME`) and each hash's read and write are a large share of its time. When
