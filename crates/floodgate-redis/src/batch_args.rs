@@ -177,10 +177,14 @@ pub(crate) fn invocation<'s>(
     {
         // the script takes a lease for a concurrency counter, whose kind is its first
         // definition's (a limit's own, where a slot is shared across kinds)
-        let lease = call.limits.iter().zip(of_limits).any(|(limit, &(hash, at))| {
-            let first = counters.by_hash[hash][at].1;
-            limit.params.kind == "c" || definitions[first - 1].1 == "c"
-        });
+        let lease = call
+            .limits
+            .iter()
+            .zip(of_limits)
+            .any(|(limit, &(hash, at))| {
+                let first = counters.by_hash[hash][at].1;
+                limit.params.kind == "c" || definitions[first - 1].1 == "c"
+            });
         let guards = call.abuse != 0 || call.guard.is_some();
         let head = 8 * call.limits.len()
             + if lease { 4 } else { 0 }
