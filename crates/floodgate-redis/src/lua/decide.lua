@@ -17,7 +17,7 @@
 -- batch's counters are numbered in this order (the client names each once, so the
 -- script keeps no table to find them).
 -- Then each decision: a head, 8 x its number of limits + 4 if its lease id follows
--- (only a decision with a concurrency limit sends it) + 2 if its guards follow + 1 to
+-- (only a decision with a concurrency counter sends it) + 2 if its guards follow + 1 to
 -- consume when everything fits (else it only checks: an earlier part of it was
 -- already refused); [its lease id]; [its guards: the KEYS index of the key's abuse
 -- hash (0 for none), the KEYS index of the account's admin records hash (0 for none),
