@@ -40,10 +40,16 @@ if [ -n "$previous" ]; then
   git show "$previous:crates/floodgate-redis/src/lua/decide.lua" >>"$dir/previous.lua"
 fi
 
-# The arguments of one call deciding `$1` requests, as `src/batch.rs` lays them out.
+# The arguments of one call deciding `$1` requests, as `src/batch_args.rs` lays them out:
+# the counter hashes, then the definitions, each hash's counters as one number (a key's
+# hash holds the per-minute and the daily counter, definitions 1 and 3: 1 + 4 x 3 in
+# base 4; an account's the tokens counter, definition 2) and each decision's head and
+# counters.
 batch_args() {
-  local count=$1 keys="" args="" hashes=0 i account key_hash account_hash
-  declare -A index
+  local count=$1 keys="" hashes=0 i account key_hash account_hash counters="" args=""
+  local numbered=0 h
+  declare -A index first
+  declare -a names
   for i in $(seq 1 "$count"); do
     account=$(((i - 1) % 8 + 1))
     key_hash="fg:{a$account}:k:k$i"
@@ -52,15 +58,30 @@ batch_args() {
       if [ -z "${index[$hash]:-}" ]; then
         hashes=$((hashes + 1))
         index[$hash]=$hashes
+        names[$hashes]=$hash
         keys="$keys $hash"
       fi
     done
-    args="$args 1 $i 0 0 0 3 ${index[$key_hash]} 1 1 ${index[$account_hash]} 2 100 ${index[$key_hash]} 3 1"
   done
-  echo "$hashes $keys $count 3" \
+  for h in $(seq 1 "$hashes"); do
+    first[${names[$h]}]=$numbered
+    case "${names[$h]}" in
+      *:a) counters="$counters 2"; numbered=$((numbered + 1)) ;;
+      *) counters="$counters 13"; numbered=$((numbered + 2)) ;;
+    esac
+  done
+  for i in $(seq 1 "$count"); do
+    account=$(((i - 1) % 8 + 1))
+    key_hash="fg:{a$account}:k:k$i"
+    account_hash="fg:{a$account}:a"
+    # 8 x 3 limits + 1 to consume; per limit 4 x its counter (+ 1 when a cost other
+    # than 1 follows)
+    args="$args 25 $((4 * (${first[$key_hash]} + 1))) $((4 * (${first[$account_hash]} + 1) + 1)) 100 $((4 * (${first[$key_hash]} + 2)))"
+  done
+  echo "$hashes $keys $count 3 $hashes" \
     "rpm#1000000000 r 60 60000000000 1000000000 0" \
     "tpm#1000000000000 r 1 1000000000000 1000000000000 0" \
-    "day#1000000000000 d 0 0 1000000000000 0 $args"
+    "day#1000000000000 d 0 0 1000000000000 0 $counters $args"
 }
 
 # Instructions a fresh redis-server spends from start to shutdown, having run `$3` calls

@@ -1,5 +1,6 @@
 //! Decisions as calls of the batched decision script (`lua/decide.lua`), and the batcher
-//! that coalesces concurrent decisions into shared script calls.
+//! that coalesces concurrent decisions into shared script calls (a call's arguments and
+//! reply are laid out by [`crate::batch_args`]).
 //!
 //! Why: on Redis's one thread a decision's fixed costs (the command, the script's
 //! prelude, `TIME`) and each hash's read and write are a large share of its time. When
@@ -21,10 +22,10 @@
 //! out as one call per slot (hash tag): an account's concurrent decisions still share
 //! calls.
 
+use crate::batch_args;
 use crate::link::Link;
 use crate::scripts::Params;
 use floodgate_store::StoreError;
-use redis::{Script, ScriptInvocation};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -75,167 +76,6 @@ impl Call {
                 self.keys.len()
             }
         }
-    }
-}
-
-/// Every hash of `calls`, each once, and for each call the 1-based positions of its own
-/// keys in that list.
-fn key_layout<'c>(calls: &[&'c Call]) -> (Vec<&'c str>, Vec<Vec<usize>>) {
-    let mut keys: Vec<&str> = Vec::new();
-    let mut index: foldhash::HashMap<&str, usize> = foldhash::HashMap::default();
-    let positions = calls
-        .iter()
-        .map(|call| {
-            call.keys
-                .iter()
-                .map(|key| {
-                    *index.entry(key.as_str()).or_insert_with(|| {
-                        keys.push(key);
-                        keys.len()
-                    })
-                })
-                .collect()
-        })
-        .collect();
-    (keys, positions)
-}
-
-/// A limit as the script defines it once per call.
-type Definition<'c> = (&'c str, &'static str, u64, u64, u64, bool);
-
-/// Every distinct limit definition of `calls`, each once, and for each call the 1-based
-/// numbers of its limits' definitions.
-fn definitions<'c>(calls: &[&'c Call]) -> (Vec<Definition<'c>>, Vec<Vec<usize>>) {
-    let mut definitions: Vec<Definition<'c>> = Vec::new();
-    let mut index: foldhash::HashMap<Definition<'c>, usize> = foldhash::HashMap::default();
-    let numbers = calls
-        .iter()
-        .map(|call| {
-            call.limits
-                .iter()
-                .map(|limit| {
-                    let p = limit.params;
-                    let definition = (&*limit.field, p.kind, p.p1, p.p2, p.max, limit.shadow);
-                    *index.entry(definition).or_insert_with(|| {
-                        definitions.push(definition);
-                        definitions.len()
-                    })
-                })
-                .collect()
-        })
-        .collect();
-    (definitions, numbers)
-}
-
-/// The script call running `calls` in order, each hash and each limit definition passed
-/// once, and what [`split`] needs to read its reply: the number of definitions and
-/// each call's limits' definition numbers.
-pub(crate) fn invocation<'s>(
-    script: &'s Script,
-    calls: &[&Call],
-) -> (ScriptInvocation<'s>, Layout) {
-    let mut invocation = script.prepare_invoke();
-    let (keys, positions) = key_layout(calls);
-    for key in keys {
-        invocation.key(key);
-    }
-    let (definitions, numbers) = definitions(calls);
-    invocation.arg(calls.len()).arg(definitions.len());
-    for &(field, kind, p1, p2, max, shadow) in &definitions {
-        invocation
-            .arg(field)
-            .arg(kind)
-            .arg(p1)
-            .arg(p2)
-            .arg(max)
-            .arg(if shadow { "1" } else { "0" });
-    }
-    for ((call, local), numbers) in calls.iter().zip(&positions).zip(&numbers) {
-        let global = |i: usize| if i == 0 { 0 } else { local[i - 1] };
-        let (guard, generation) = call.guard.map_or((0, 0), |(k, g)| (global(k), g));
-        invocation
-            .arg(if call.consume { "1" } else { "0" })
-            .arg(&call.lease)
-            .arg(global(call.abuse))
-            .arg(guard)
-            .arg(generation)
-            .arg(call.limits.len());
-        for (limit, number) in call.limits.iter().zip(numbers) {
-            invocation
-                .arg(global(limit.key))
-                .arg(number)
-                .arg(limit.amount);
-        }
-    }
-    let layout = Layout {
-        definitions: definitions.len(),
-        numbers,
-    };
-    (invocation, layout)
-}
-
-/// How a batch's reply is laid out beyond what its calls say: the number of limit
-/// definitions (each has its period end in the reply's head) and, per call, its
-/// limits' definition numbers (1-based).
-pub(crate) struct Layout {
-    definitions: usize,
-    numbers: Vec<Vec<usize>>,
-}
-
-/// Splits a batch's reply into one reply per call, each as the script reported a lone
-/// decision before it sent less: the time, then the call's flag and block, then three
-/// numbers per limit (its check and standing, with the 0 of a rolling limit and a
-/// quota's period end put back); `[-1]` for a stale call.
-pub(crate) fn split(
-    values: &[i64],
-    calls: &[&Call],
-    layout: &Layout,
-) -> Vec<Result<Vec<i64>, StoreError>> {
-    let short = || {
-        StoreError::Backend(format!(
-            "decision script reply too short: {} values for {} decisions",
-            values.len(),
-            calls.len()
-        ))
-    };
-    let head = 2 + layout.definitions;
-    let mut at = head;
-    calls
-        .iter()
-        .zip(&layout.numbers)
-        .map(|(call, numbers)| {
-            let (time, ends) = values.get(..head).ok_or_else(short)?.split_at(2);
-            let width: usize = call.limits.iter().map(|l| sent_per_limit(l.params)).sum();
-            let own = values.get(at..at + 2 + width).ok_or_else(short)?;
-            at += 2 + width;
-            if own[0] == -1 {
-                return Ok(vec![-1]);
-            }
-            let mut reply = Vec::with_capacity(4 + 3 * call.limits.len());
-            reply.extend_from_slice(time);
-            reply.extend_from_slice(&own[..2]);
-            let mut next = 2;
-            for (limit, &number) in call.limits.iter().zip(numbers) {
-                reply.extend_from_slice(&own[next..next + 2]);
-                let second = match limit.params.kind {
-                    "c" => own[next + 2],
-                    "r" => 0,
-                    _ => *ends.get(number - 1).ok_or_else(short)?,
-                };
-                reply.push(second);
-                next += sent_per_limit(limit.params);
-            }
-            Ok(reply)
-        })
-        .collect()
-}
-
-/// How many numbers the script sends for one limit of a decision.
-fn sent_per_limit(params: Params) -> usize {
-    if params.kind == "c" {
-        3
-    } else {
-        2
     }
 }
 
@@ -348,10 +188,10 @@ fn by_slot(jobs: Vec<Job>) -> Vec<Vec<Job>> {
 /// Sends one batch and hands each decision its reply.
 async fn run_batch(link: &Link, batch: Vec<Job>) {
     let calls: Vec<&Call> = batch.iter().map(|job| &job.call).collect();
-    let (invocation, layout) = invocation(&link.scripts.decide, &calls);
+    let (invocation, layout) = batch_args::invocation(&link.scripts.decide, &calls);
     let result: Result<Vec<i64>, StoreError> = link.run(&invocation).await;
     let replies = match &result {
-        Ok(values) => split(values, &calls, &layout),
+        Ok(values) => batch_args::split(values, &calls, &layout),
         Err(error) => calls.iter().map(|_| Err(error.clone())).collect(),
     };
     drop(calls);
@@ -364,68 +204,6 @@ async fn run_batch(link: &Link, batch: Vec<Job>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn call(keys: &[&str], limits: usize, guard: Option<(usize, u64)>) -> Call {
-        Call {
-            slot: String::new(),
-            keys: keys.iter().map(|k| (*k).to_owned()).collect(),
-            consume: true,
-            lease: "7".to_owned(),
-            abuse: 0,
-            guard,
-            limits: (0..limits)
-                .map(|i| LimitArg {
-                    key: 1 + i % keys.len(),
-                    field: Arc::from(format!("f{i}")),
-                    params: Params {
-                        kind: "r",
-                        p1: 1,
-                        p2: 10,
-                        max: 10,
-                    },
-                    amount: 1,
-                    shadow: false,
-                })
-                .collect(),
-        }
-    }
-
-    #[test]
-    fn replies_split_per_call_with_the_time_in_front_and_what_was_not_sent_put_back() {
-        let a = call(&["h1"], 1, None);
-        let b = call(&["h1", "h2"], 2, Some((2, 3)));
-        let mut c = call(&["h3"], 3, None);
-        c.limits[1].params.kind = "d";
-        c.limits[2].params.kind = "c";
-        let layout = Layout {
-            definitions: 3,
-            numbers: vec![vec![1], vec![1, 2], vec![1, 2, 3]],
-        };
-        // time; period ends of definitions 1 to 3; a (one rolling limit); b, stale; c
-        // (rolling, day quota of definition 2, concurrency)
-        let values = [
-            100, 5, 0, 86_400, 0, 1, -1, -1, 7, -1, -1, 0, 0, 0, 0, 1, -1, 9, 4, -1, 2, -1, 1, 30,
-        ];
-        let replies = split(&values, &[&a, &b, &c], &layout);
-        assert_eq!(replies[0], Ok(vec![100, 5, 1, -1, -1, 7, 0]));
-        assert_eq!(replies[1], Ok(vec![-1]), "a stale call reads as one");
-        assert_eq!(
-            replies[2],
-            Ok(vec![100, 5, 1, -1, 9, 4, 0, -1, 2, 86_400, -1, 1, 30])
-        );
-        assert!(split(&values[..12], &[&a, &b], &layout)
-            .iter()
-            .any(Result::is_err));
-    }
-
-    #[test]
-    fn hashes_are_passed_once_and_indices_follow_them() {
-        let a = call(&["h1", "h2"], 2, None);
-        let b = call(&["h2", "h3"], 2, Some((1, 4)));
-        let (keys, positions) = key_layout(&[&a, &b]);
-        assert_eq!(keys, vec!["h1", "h2", "h3"]);
-        assert_eq!(positions, vec![vec![1, 2], vec![2, 3]]);
-    }
 
     #[test]
     fn a_lone_decision_goes_at_once_and_rounds_grow_with_the_calls_ahead() {
@@ -457,16 +235,5 @@ mod tests {
         });
         assert!(task.await.is_err());
         assert_eq!(finished.recv().await, Some(3));
-    }
-
-    #[test]
-    fn each_limit_definition_is_passed_once() {
-        let a = call(&["h1"], 2, None);
-        let mut b = call(&["h2"], 3, None);
-        b.limits[2].shadow = true;
-        let (definitions, numbers) = definitions(&[&a, &b]);
-        assert_eq!(definitions.len(), 3, "f0, f1, and f2 shadowed");
-        assert_eq!(numbers, vec![vec![1, 2], vec![1, 2, 3]]);
-        assert!(definitions[2].5);
     }
 }

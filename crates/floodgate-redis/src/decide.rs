@@ -10,7 +10,8 @@
 //! a concurrent request may then be refused for capacity it could have had, but no
 //! request is ever admitted beyond a limit.
 
-use crate::batch::{self, Batcher, Call, LimitArg};
+use crate::batch::{Batcher, Call, LimitArg};
+use crate::batch_args;
 use crate::error::millis;
 use crate::keys;
 use crate::reply::{self, Check, Reader};
@@ -158,9 +159,9 @@ impl RedisStore {
     /// Runs one decision part as its own script call.
     async fn decide_alone(&self, call: Call) -> Result<Vec<i64>, StoreError> {
         let calls = [&call];
-        let (invocation, layout) = batch::invocation(&self.link.scripts.decide, &calls);
+        let (invocation, layout) = batch_args::invocation(&self.link.scripts.decide, &calls);
         let values: Vec<i64> = self.run(&invocation).await?;
-        batch::split(&values, &calls, &layout)
+        batch_args::split(&values, &calls, &layout)
             .pop()
             .unwrap_or_else(|| Err(StoreError::Backend("no decision reply".to_owned())))
     }

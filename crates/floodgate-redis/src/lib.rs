@@ -26,6 +26,7 @@
 //! - [`error`]: [`ConnectError`], and how Redis errors become store errors.
 
 mod batch;
+mod batch_args;
 pub mod config;
 mod connection;
 mod decide;

@@ -233,3 +233,55 @@ async fn extreme_amounts_are_capped_not_corrupted() {
     let status = charge(&store, subjects, &limit, -i64::MAX).await;
     assert_eq!(status.remaining, 1_000);
 }
+
+#[tokio::test]
+async fn a_key_with_many_limits_decides_as_the_memory_store_does() {
+    // Twenty limits on one key's hash: more counters than the script's usual one or
+    // two per hash, and too many for their definitions to travel as one number, so
+    // they go as a list. A daily quota of 3 refuses the fourth request; the other
+    // limits' remaining units must match the engine's throughout.
+    let server = RedisServer::start();
+    let redis = RedisStore::connect(&RedisConfig::single(server.url()))
+        .await
+        .unwrap();
+    let memory = floodgate_store::MemoryStore::new(Arc::new(floodgate_core::SystemClock));
+    let slow = Window::Rolling {
+        period: 30 * 86_400 * NANOS_PER_SEC,
+    };
+    let mut limits: Vec<Limit> = (0..19)
+        .map(|i| Limit::new(Scope::Key, Unit::Requests, slow, 50 + i, "many"))
+        .collect();
+    limits.push(Limit::new(
+        Scope::Key,
+        Unit::Requests,
+        Window::DAY,
+        3,
+        "many",
+    ));
+    let costs = Costs::one_request();
+    let subjects = Subjects {
+        key: "many-key",
+        account: "many-acct",
+    };
+    for step in 0..5 {
+        let request = DecideRequest {
+            subjects,
+            limits: &limits,
+            costs: &costs,
+            lease: LeaseId(1),
+            abuse: None,
+        };
+        let a = redis.decide(&request).await.unwrap();
+        let b = memory.decide(&request).await.unwrap();
+        assert_eq!(a.allowed(), step < 3, "step {step}");
+        assert_eq!(
+            a.denial.map(|d| d.reason),
+            b.denial.map(|d| d.reason),
+            "step {step}"
+        );
+        let remaining = |d: &floodgate_core::Decision| {
+            d.dimensions.iter().map(|s| s.remaining).collect::<Vec<_>>()
+        };
+        assert_eq!(remaining(&a), remaining(&b), "step {step}");
+    }
+}

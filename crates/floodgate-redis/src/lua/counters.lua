@@ -73,7 +73,15 @@ local function load_all(limits)
     local l = limits[i]
     local raw = hashes[l.key].values[l.at]
     l.raw = raw
-    read_state(l, l.kind, raw)
+    local kind = l.kind
+    local state = read_state(kind, raw)
+    if kind == 'r' then
+      l.tat = state
+    elseif kind == 'c' then
+      l.leases = state
+    else
+      l.u = state
+    end
   end
 end
 
@@ -93,7 +101,7 @@ local function standing(l)
   local kind = l.kind
   if kind == 'r' then return l.tat, 0 end
   if kind == 'c' then
-    local live, first = lease_standing(l)
+    local live, first = lease_standing(l.leases)
     return live, first or 0
   end
   return l.u, l.end_now

@@ -71,12 +71,29 @@ local function rel(text)
   return nil
 end
 
+-- each second's digits, by its distance from now's second: formatted once per call
+local second_texts = {}
+
 -- an offset from now as a decimal string of absolute nanoseconds
 local function abs(offset)
   local t = NOW_N + offset
-  local carry = idiv(t, E9)
-  return format('%d%09d', NOW_S + carry, t - carry * E9)
+  -- (most times written are within now's second)
+  local carry = 0
+  if t < 0 or t >= E9 then carry = idiv(t, E9) end
+  local second = second_texts[carry]
+  if not second then
+    second = format('%d', NOW_S + carry)
+    second_texts[carry] = second
+  end
+  return second .. format('%09d', t - carry * E9)
 end
+
+-- now as stored times are written. Stored times are 19 digits until the year 2286, and
+-- two decimal strings of the same length compare as their numbers (in every locale's
+-- collation, which Lua's string comparison follows): a stored time is compared with
+-- now without converting it.
+local NOW_TEXT = abs(0)
+local TIME_LEN = #NOW_TEXT
 
 -- end of the day ('d') or month ('m') holding the absolute time (at_s s + at_n ns),
 -- whose boundary lies `offset` ns after 00:00 UTC, as an offset from now
@@ -113,14 +130,18 @@ local function period_end(kind, offset, at_s, at_n)
   return (end_days * DAY_S + off_s - NOW_S) * E9 + (off_n - NOW_N)
 end
 
--- reads a counter's stored text (nil when absent) into `s`, a limit or a counter of kind
--- `kind`: `tat` (rolling, as an offset, never below 0), `leases` (concurrency), `u` (a
--- quota's units in its current period); text that does not parse leaves the state
--- fresh, as in floodgate_core
-local function read_state(s, kind, raw)
+-- a counter's state from its stored text (nil or false when absent), by its kind: the
+-- TAT (rolling, as an offset, never below 0), the leases (concurrency, a list of
+-- `{ id, n = slots, x = expiry offset }`), the units used in the current period (a
+-- quota); text that does not parse leaves the state fresh, as in floodgate_core
+local function read_state(kind, raw)
   if kind == 'r' then
-    local tat = raw and rel(raw)
-    if tat and tat > 0 then s.tat = tat end
+    -- a TAT not after now leaves the limit fresh (the usual case: no debt)
+    if raw and (#raw ~= TIME_LEN or raw > NOW_TEXT) then
+      local tat = rel(raw)
+      if tat and tat > 0 then return tat end
+    end
+    return 0
   elseif kind == 'c' then
     local leases = {}
     if raw then
@@ -128,19 +149,21 @@ local function read_state(s, kind, raw)
         leases[#leases + 1] = { id = id, n = slots + 0, x = rel(x) }
       end
     end
-    s.leases = leases
+    return leases
   elseif raw then
     local e, u = match(raw, '^(%d+):(%d+)$')
     -- a quota's count holds until its period's end has passed
-    if e and rel(e) > 0 then s.u = u + 0 end
+    if e and (#e == TIME_LEN and e > NOW_TEXT or #e ~= TIME_LEN and rel(e) > 0) then
+      return u + 0
+    end
   end
+  return 0
 end
 
--- slots held by unexpired leases (of a limit or a counter `s`), and the earliest of
--- their expiries (nil for none)
-local function lease_standing(s)
+-- slots held by unexpired `leases`, and the earliest of their expiries (nil for none)
+local function lease_standing(leases)
   local live, first = 0, nil
-  for _, lease in ipairs(s.leases) do
+  for _, lease in ipairs(leases) do
     local x = lease.x
     if x > 0 then
       live = live + lease.n
