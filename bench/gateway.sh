@@ -7,13 +7,17 @@
 #   load:  wrk -t2 -c64 (closed loop, saturating): throughput, latency under load (mostly
 #          queueing), and the CPU time the proxy and the mock spend per request;
 #   light: wrk -t1 -c1 (one request at a time): latency with no queue, i.e. what a
-#          request pays for the hop.
+#          request pays for the hop;
+#   paced: hey at a fixed rate (--rate, 4,000 requests a second over 8 connections, well
+#          below what any target reaches): latency at a steady load that queues nothing,
+#          the way an open-loop client sees it.
 # The report gives the median over the rounds of each figure, and the two the gateway is
 # held to: floodgate/nginx throughput (target >= 1.0) and floodgate p99 minus direct p99
-# (target <= 1 ms), the latter for both phases.
+# (target <= 1 ms), the latter for each phase.
 #
 # Usage: bench/gateway.sh [--quick] [--rounds 3] [--duration 20s] [--light 10s]
-#                         [--connections 64] [--threads 2] [--only direct,nginx,floodgate]
+#                         [--rate 4000] [--connections 64] [--threads 2]
+#                         [--only direct,nginx,floodgate]
 #        FLOODGATE_BIN=path/to/floodgate bench/gateway.sh ...   (skips the release build)
 #
 # Everything listens on 127.0.0.1 (ports 19101-19103, or BENCH_PORT_BASE+1..3). With two
@@ -30,6 +34,7 @@ light=10s
 warmup=3s
 connections=64
 threads=2
+rate=4000
 only="direct,nginx,floodgate"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -38,9 +43,10 @@ while [ $# -gt 0 ]; do
     --duration) duration="$2"; shift ;;
     --light) light="$2"; shift ;;
     --connections) connections="$2"; shift ;;
+    --rate) rate="$2"; shift ;;
     --threads) threads="$2"; shift ;;
     --only) only="$2"; shift ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -53,7 +59,7 @@ done
 base=${BENCH_PORT_BASE:-19100}
 declare -A port=([direct]=$((base + 1)) [nginx]=$((base + 2)) [floodgate]=$((base + 3)))
 
-scripts/install-deps.sh nginx wrk curl
+scripts/install-deps.sh nginx wrk curl hey
 # nginx lives in /usr/sbin, which a non-root PATH may lack.
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 
@@ -208,6 +214,24 @@ measure() {
     -s bench/request.lua "http://127.0.0.1:${port[$1]}" | grep '^RESULT'
 }
 
+# Sends bench/request.lua's request at a fixed rate with hey ($rate a second over 8
+# connections) and prints a RESULT line like measure's: paced TARGET TIME.
+paced() {
+  local out requests seconds
+  out=$("${pin_load[@]}" hey -z "$2" -c 8 -q $((rate / 8)) -m POST -T application/json \
+    -H 'x-api-key: sk-bench' \
+    -d '{"model": "txt2img", "prompt": "a lighthouse at dusk", "image_num": 1}' \
+    "http://127.0.0.1:${port[$1]}/api/v1/txt2img")
+  requests=$(awk '/responses/ && /\[200\]/ { print $2 }' <<<"$out")
+  seconds=$(awk '/Total:/ { print $2; exit }' <<<"$out")
+  # hey writes latencies in seconds, to the tenth of a millisecond
+  awk -v ok="${requests:-0}" -v s="$seconds" -v errors="$(grep -c '^ *\[[0-9]*\].*error\|Error distribution' <<<"$out" || true)" '
+    / 50% in / { p50 = $3 * 1000000 } / 99% in / { p99 = $3 * 1000000 }
+    /\[[0-9]+\]/ && /responses/ && $1 != "[200]" { other += $2 }
+    END { printf "RESULT requests=%d rps=%.1f p50_us=%d p99_us=%d socket_errors=%d non_2xx=%d\n",
+          ok, ok / s, p50, p99, errors, other }' <<<"$out"
+}
+
 # A field of a RESULT line: field LINE NAME.
 field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
 # The median of numbers.
@@ -241,9 +265,11 @@ for round in $(seq "$rounds"); do
     mock_cpu=$(per_request $(($(cpu_ticks "${server_pid[direct]}") - mock_before)) "$requests")
     proxy_cpu=$(per_request $(($(cpu_ticks "${server_pid[$target]}") - proxy_before)) "$requests")
     quiet=$(measure "$target" 1 1 "$light")
+    steady=$(paced "$target" "$light")
     echo "   load:  $loaded mock_cpu_us=$mock_cpu proxy_cpu_us=$proxy_cpu" >&2
     echo "   light: $quiet" >&2
-    for line in "$loaded" "$quiet"; do
+    echo "   paced: $steady" >&2
+    for line in "$loaded" "$quiet" "$steady"; do
       if [ "$(field "$line" non_2xx)" != 0 ] || [ "$(field "$line" socket_errors)" != 0 ]; then
         echo "warning: $target had non-2xx answers or socket errors: $line" >&2
         failed=1
@@ -254,6 +280,9 @@ for round in $(seq "$rounds"); do
     add_sample "$target,p99" "$(field "$loaded" p99_us)"
     add_sample "$target,light_p50" "$(field "$quiet" p50_us)"
     add_sample "$target,light_p99" "$(field "$quiet" p99_us)"
+    add_sample "$target,paced_rps" "$(field "$steady" rps)"
+    add_sample "$target,paced_p50" "$(field "$steady" p50_us)"
+    add_sample "$target,paced_p99" "$(field "$steady" p99_us)"
     add_sample "$target,mock_cpu" "$mock_cpu"
     add_sample "$target,proxy_cpu" "$proxy_cpu"
   done
@@ -268,18 +297,19 @@ echo
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $cores cores, $(uname -sr)"
 echo "placement: $placement"
 echo "load average (1, 5, 15 min) before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "rounds: $rounds; load: wrk -t$threads -c$connections -d$duration after a $warmup warm-up; light: wrk -t1 -c1 -d$light"
+echo "rounds: $rounds; load: wrk -t$threads -c$connections -d$duration after a $warmup warm-up; light: wrk -t1 -c1 -d$light; paced: hey -c 8 at $rate/s for $light"
 echo "request: POST /api/v1/txt2img, 71-byte JSON body, x-api-key; medians over the rounds"
 echo
-echo "| target | load req/s | load p50 (ms) | load p99 (ms) | light p50 (ms) | light p99 (ms) | proxy CPU µs/req | mock CPU µs/req |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+echo "| target | load req/s | load p50 (ms) | load p99 (ms) | light p50 (ms) | light p99 (ms) | paced req/s | paced p50 (ms) | paced p99 (ms) | proxy CPU µs/req | mock CPU µs/req |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 for target in "${targets[@]}"; do
   proxy="-"
   [ "$target" = direct ] || proxy=$(printf '%.1f' "$(figure "$target" proxy_cpu)")
-  printf '| %s | %.0f | %s | %s | %s | %s | %s | %.1f |\n' "$target" "$(figure "$target" rps)" \
-    "$(ms "$(figure "$target" p50)")" "$(ms "$(figure "$target" p99)")" \
+  printf '| %s | %.0f | %s | %s | %s | %s | %.0f | %s | %s | %s | %.1f |\n' "$target" \
+    "$(figure "$target" rps)" "$(ms "$(figure "$target" p50)")" "$(ms "$(figure "$target" p99)")" \
     "$(ms "$(figure "$target" light_p50)")" "$(ms "$(figure "$target" light_p99)")" \
-    "$proxy" "$(figure "$target" mock_cpu)"
+    "$(figure "$target" paced_rps)" "$(ms "$(figure "$target" paced_p50)")" \
+    "$(ms "$(figure "$target" paced_p99)")" "$proxy" "$(figure "$target" mock_cpu)"
 done
 
 verdict() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN { ok = op == ">=" ? v >= t : v <= t; print ok ? "met" : "missed" }'; }
@@ -304,10 +334,13 @@ if has direct; then
     has "$target" || continue
     added=$(ms "$(awk -v a="$(figure "$target" light_p50)" -v b="$(figure direct light_p50)" 'BEGIN { print a - b }')")
     echo "$target p50 - direct p50 (light): $added ms"
-    for phase in p99 light_p99; do
+    for phase in p99 light_p99 paced_p99; do
       added=$(ms "$(awk -v a="$(figure "$target" "$phase")" -v b="$(figure direct "$phase")" 'BEGIN { print a - b }')")
-      label="load"
-      [ "$phase" = p99 ] || label="light"
+      case "$phase" in
+        p99) label="load" ;;
+        light_p99) label="light" ;;
+        *) label="paced" ;;
+      esac
       if [ "$target" = floodgate ]; then
         echo "$target p99 - direct p99 ($label): $added ms (target <= 1 ms: $(verdict "$added" "<=" 1.0))"
       else
