@@ -79,8 +79,9 @@ impl Conn {
     }
 
     /// Whether this idle connection can carry a request: not if the upstream has closed
-    /// it or sent on it unasked. Costs a read only when the runtime has seen the socket
-    /// readable, which it stays after the last answer until a read finds nothing.
+    /// it or sent on it unasked. Costs a read only when the runtime holds the socket
+    /// readable: something arrived since the last answer (a close, stray bytes), or that
+    /// answer's last read filled the buffer exactly, so no short read marked it drained.
     pub(super) fn is_usable(&mut self) -> bool {
         if !self.buf.is_empty() {
             return false;
