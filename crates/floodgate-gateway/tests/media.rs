@@ -6,7 +6,7 @@
 mod common;
 
 use common::form::{form, Part, BOUNDARY};
-use common::{chunked, example, start, TestBody};
+use common::{chunked, example, start, Harness, Reply, TestBody};
 use http::Request;
 
 /// A WAVE header for `minutes` of 8 kHz 8-bit mono sound, followed by `present` bytes of
@@ -73,14 +73,16 @@ fn opus(minutes: u64, pages: usize) -> Vec<u8> {
     file
 }
 
-fn upload(path: &str, key: &str, content_type: &str, body: TestBody) -> Request<TestBody> {
-    Request::builder()
+/// POSTs `body` to `path` with `key` as a bearer token.
+async fn upload(h: &Harness, path: &str, key: &str, content_type: &str, body: TestBody) -> Reply {
+    let request = Request::builder()
         .method("POST")
         .uri(path)
         .header("authorization", format!("Bearer {key}"))
         .header("content-type", content_type)
         .body(body)
-        .unwrap()
+        .unwrap();
+    h.send(request).await
 }
 
 fn received(stats: &serde_json::Value, path: &str) -> u64 {
@@ -91,14 +93,14 @@ fn received(stats: &serde_json::Value, path: &str) -> u64 {
 async fn a_file_over_600_minutes_is_refused_before_it_is_counted_or_sent() {
     let h = start(example("provider-b")).await;
     let file = wave(601, 200_000);
-    let r = h
-        .send(upload(
-            "/api/v1/aud2txt",
-            "sk-demo-basic",
-            "audio/wav",
-            common::full(file),
-        ))
-        .await;
+    let r = upload(
+        &h,
+        "/api/v1/aud2txt",
+        "sk-demo-basic",
+        "audio/wav",
+        common::full(file),
+    )
+    .await;
     assert_eq!(r.status, 413, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.error_type(), "media_too_long");
     let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
@@ -111,14 +113,14 @@ async fn a_file_over_600_minutes_is_refused_before_it_is_counted_or_sent() {
     );
 
     // Nothing was counted: the basic key still has its 3 requests of the minute.
-    let r = h
-        .send(upload(
-            "/api/v1/aud2txt",
-            "sk-demo-basic",
-            "audio/wav",
-            common::full(wave(600, 200_000)),
-        ))
-        .await;
+    let r = upload(
+        &h,
+        "/api/v1/aud2txt",
+        "sk-demo-basic",
+        "audio/wav",
+        common::full(wave(600, 200_000)),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.header("x-ratelimit-remaining"), "2");
     assert_eq!(
@@ -136,14 +138,14 @@ async fn a_file_in_a_streamed_form_is_found_among_the_fields() {
         Part::Text("language", "en"),
         Part::File("file", "talk.wav", &long),
     ]);
-    let r = h
-        .send(upload(
-            "/api/v1/transcribe",
-            "sk-demo-premium",
-            &content_type,
-            chunked(&body, 16 * 1024),
-        ))
-        .await;
+    let r = upload(
+        &h,
+        "/api/v1/transcribe",
+        "sk-demo-premium",
+        &content_type,
+        chunked(&body, 16 * 1024),
+    )
+    .await;
     assert_eq!(r.status, 413);
     assert_eq!(r.error_type(), "media_too_long");
     assert!(h.mock_stats().await["requests"]
@@ -155,14 +157,14 @@ async fn a_file_in_a_streamed_form_is_found_among_the_fields() {
         Part::File("file", "talk.wav", &short),
         Part::Text("language", "en"),
     ]);
-    let r = h
-        .send(upload(
-            "/api/v1/transcribe",
-            "sk-demo-premium",
-            &content_type,
-            chunked(&body, 16 * 1024),
-        ))
-        .await;
+    let r = upload(
+        &h,
+        "/api/v1/transcribe",
+        "sk-demo-premium",
+        &content_type,
+        chunked(&body, 16 * 1024),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.header("x-mock-received-bytes"), body.len().to_string());
 }
@@ -173,14 +175,14 @@ async fn a_duration_stated_at_the_end_stops_the_upload_before_its_last_chunk() {
     // 1 MB of samples first: the duration arrives long after the decision and the
     // first chunks have gone upstream
     let long = mp4_moov_last(601, 1 << 20);
-    let r = h
-        .send(upload(
-            "/api/v1/vid2txt",
-            "sk-demo-premium",
-            "video/mp4",
-            chunked(&long, 16 * 1024),
-        ))
-        .await;
+    let r = upload(
+        &h,
+        "/api/v1/vid2txt",
+        "sk-demo-premium",
+        "video/mp4",
+        chunked(&long, 16 * 1024),
+    )
+    .await;
     assert_eq!(r.status, 413, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.error_type(), "media_too_long");
     let stats = h.mock_stats().await;
@@ -188,24 +190,24 @@ async fn a_duration_stated_at_the_end_stops_the_upload_before_its_last_chunk() {
 
     // The same file at 599 minutes goes through byte for byte, also with a length.
     let short = mp4_moov_last(599, 1 << 20);
-    let r = h
-        .send(upload(
-            "/api/v1/vid2txt",
-            "sk-demo-premium",
-            "video/mp4",
-            chunked(&short, 16 * 1024),
-        ))
-        .await;
+    let r = upload(
+        &h,
+        "/api/v1/vid2txt",
+        "sk-demo-premium",
+        "video/mp4",
+        chunked(&short, 16 * 1024),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.header("x-mock-received-bytes"), short.len().to_string());
-    let r = h
-        .send(upload(
-            "/api/v1/vid2txt",
-            "sk-demo-premium",
-            "video/mp4",
-            common::full(short.clone()),
-        ))
-        .await;
+    let r = upload(
+        &h,
+        "/api/v1/vid2txt",
+        "sk-demo-premium",
+        "video/mp4",
+        common::full(short.clone()),
+    )
+    .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("x-mock-received-bytes"), short.len().to_string());
 }
@@ -214,39 +216,39 @@ async fn a_duration_stated_at_the_end_stops_the_upload_before_its_last_chunk() {
 async fn a_duration_only_the_last_page_tells_never_lets_the_file_through_whole() {
     let h = start(example("provider-b")).await;
     let long = opus(601, 400);
-    let r = h
-        .send(upload(
-            "/api/v1/aud2video",
-            "sk-demo-premium",
-            "audio/ogg",
-            chunked(&long, 16 * 1024),
-        ))
-        .await;
+    let r = upload(
+        &h,
+        "/api/v1/aud2video",
+        "sk-demo-premium",
+        "audio/ogg",
+        chunked(&long, 16 * 1024),
+    )
+    .await;
     assert_eq!(r.status, 413, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.error_type(), "media_too_long");
     // with its length known, the upstream would take a whole body as the request: the
     // last chunk is held back until the duration is known, so it never gets one
-    let r = h
-        .send(upload(
-            "/api/v1/aud2video",
-            "sk-demo-premium",
-            "audio/ogg",
-            common::full(long),
-        ))
-        .await;
+    let r = upload(
+        &h,
+        "/api/v1/aud2video",
+        "sk-demo-premium",
+        "audio/ogg",
+        common::full(long),
+    )
+    .await;
     assert_eq!(r.status, 413);
     let stats = h.mock_stats().await;
     assert_eq!(received(&stats, "/api/v1/aud2video"), 0, "{stats}");
 
     let short = opus(599, 400);
-    let r = h
-        .send(upload(
-            "/api/v1/aud2video",
-            "sk-demo-premium",
-            "audio/ogg",
-            chunked(&short, 16 * 1024),
-        ))
-        .await;
+    let r = upload(
+        &h,
+        "/api/v1/aud2video",
+        "sk-demo-premium",
+        "audio/ogg",
+        chunked(&short, 16 * 1024),
+    )
+    .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("x-mock-received-bytes"), short.len().to_string());
 }
@@ -255,23 +257,23 @@ async fn a_duration_only_the_last_page_tells_never_lets_the_file_through_whole()
 async fn files_that_do_not_state_a_duration_and_routes_without_a_limit_pass() {
     let h = start(example("provider-b")).await;
     // not a container the gateway reads: the upstream judges it
-    let r = h
-        .send(upload(
-            "/api/v1/aud2txt",
-            "sk-demo-premium",
-            "application/octet-stream",
-            common::full(vec![7u8; 50_000]),
-        ))
-        .await;
+    let r = upload(
+        &h,
+        "/api/v1/aud2txt",
+        "sk-demo-premium",
+        "application/octet-stream",
+        common::full(vec![7u8; 50_000]),
+    )
+    .await;
     assert_eq!(r.status, 200);
     // img2video takes images: no duration limit there
-    let r = h
-        .send(upload(
-            "/api/v1/img2video",
-            "sk-demo-premium",
-            "audio/wav",
-            common::full(wave(900, 1000)),
-        ))
-        .await;
+    let r = upload(
+        &h,
+        "/api/v1/img2video",
+        "sk-demo-premium",
+        "audio/wav",
+        common::full(wave(900, 1000)),
+    )
+    .await;
     assert_eq!(r.status, 200);
 }

@@ -4,17 +4,10 @@
 use super::scan::{be, seconds, Reader, Step};
 
 /// Reads the chunks after the 12-byte file header.
-#[derive(Default)]
-pub(super) struct Aiff {
-    started: bool,
-}
+pub(super) struct Aiff;
 
 impl Reader for Aiff {
     fn step(&mut self, buf: &[u8]) -> Step {
-        if !self.started {
-            self.started = true;
-            return Step::Take(12);
-        }
         if buf.len() < 8 {
             return Step::Need(8);
         }

@@ -10,7 +10,6 @@ const IN_DS64: u64 = 0xFFFF_FFFF;
 /// Reads the chunks after the 12-byte file header.
 pub(super) struct Riff {
     avi: bool,
-    started: bool,
     /// WAVE: bytes of sound a second, from `fmt `.
     byte_rate: Option<u64>,
     /// WAVE: size of the `data` chunk, when seen before `fmt `.
@@ -31,7 +30,6 @@ impl Riff {
     fn new(avi: bool) -> Self {
         Self {
             avi,
-            started: false,
             byte_rate: None,
             data: None,
             ds64: None,
@@ -47,10 +45,6 @@ impl Riff {
 
 impl Reader for Riff {
     fn step(&mut self, buf: &[u8]) -> Step {
-        if !self.started {
-            self.started = true;
-            return Step::Take(12);
-        }
         if buf.len() < 8 {
             return Step::Need(8);
         }

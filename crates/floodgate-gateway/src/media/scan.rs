@@ -131,7 +131,11 @@ impl Probe {
                         return;
                     }
                     match recognise(&self.held) {
-                        Some(reader) => self.state = State::Reading(reader),
+                        Some((reader, header)) => {
+                            // a RIFF or IFF file's own 12-byte header says nothing more
+                            self.held.drain(..header);
+                            self.state = State::Reading(reader);
+                        }
                         None => self.state = State::Done(Outcome::Unknown),
                     }
                     continue;
@@ -180,17 +184,25 @@ impl Probe {
     }
 }
 
-/// The reader for the container `head` (at least [`SNIFF`] bytes) starts, if known.
-fn recognise(head: &[u8]) -> Option<Box<dyn Reader>> {
+/// The reader for the container `head` (at least [`SNIFF`] bytes) starts, if known, and
+/// how many of its first bytes are a file header to pass over before the reader starts.
+fn recognise(head: &[u8]) -> Option<(Box<dyn Reader>, usize)> {
     let (magic, kind) = (&head[..4], &head[8..12]);
-    Some(match (magic, kind) {
-        (b"RIFF", b"WAVE") => Box::new(riff::Riff::wave()),
-        (b"RF64", b"WAVE") => Box::new(riff::Riff::wave()),
+    let file_header: Box<dyn Reader> = match (magic, kind) {
+        (b"RIFF" | b"RF64", b"WAVE") => Box::new(riff::Riff::wave()),
         (b"RIFF", b"AVI ") => Box::new(riff::Riff::avi()),
-        (b"FORM", b"AIFF" | b"AIFC") => Box::new(aiff::Aiff::default()),
-        (b"fLaC", _) => Box::new(flac::Flac),
-        (b"OggS", _) => Box::new(ogg::Ogg::default()),
-        ([0x1A, 0x45, 0xDF, 0xA3], _) => Box::new(ebml::Ebml::default()),
+        (b"FORM", b"AIFF" | b"AIFC") => Box::new(aiff::Aiff),
+        _ => return recognise_bare(head).map(|reader| (reader, 0)),
+    };
+    Some((file_header, SNIFF))
+}
+
+/// The reader for a container without a file header of its own.
+fn recognise_bare(head: &[u8]) -> Option<Box<dyn Reader>> {
+    Some(match &head[..4] {
+        b"fLaC" => Box::new(flac::Flac),
+        b"OggS" => Box::new(ogg::Ogg::default()),
+        [0x1A, 0x45, 0xDF, 0xA3] => Box::new(ebml::Ebml::default()),
         _ if iso::starts(head) => Box::new(iso::Iso::default()),
         _ if mp3::starts(head) => Box::new(mp3::Mp3::default()),
         _ => return None,
