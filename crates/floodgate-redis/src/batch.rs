@@ -16,7 +16,9 @@
 //! size of a round follows the load: a few callers each get a call of their own, many
 //! share full ones, and a freed call slot never goes to the one or two decisions that
 //! happen to be waiting while larger rounds are out, which is what made rounds small and
-//! Redis's time per decision large under load (BENCHMARKS.md, "Redis store").
+//! Redis's time per decision large under load (BENCHMARKS.md, "Redis store"). When a
+//! call is answered, the round behind it is formed only after the callers it answered
+//! have had their turn to run, so those that decide again at once ride in it.
 //!
 //! On a cluster every key of a script call must share one hash slot, so a round goes
 //! out as one call per slot (hash tag): an account's concurrent decisions still share
@@ -121,7 +123,19 @@ async fn serve(link: Arc<Link>, mut queue: mpsc::UnboundedReceiver<Job>) {
     let (done, mut finished) = mpsc::unbounded_channel::<usize>();
     let mut waiting: Vec<Job> = Vec::new();
     let mut on_wire: Vec<usize> = Vec::new();
+    let mut answered = false;
     loop {
+        if answered {
+            // The callers of the call just answered were woken before this task and
+            // usually decide again at once: letting them run first puts their next
+            // decisions in the coming round instead of the one after it, so rounds
+            // stay large and few (BENCHMARKS.md, "Letting answered callers join").
+            answered = false;
+            tokio::task::yield_now().await;
+            while let Ok(job) = queue.try_recv() {
+                waiting.push(job);
+            }
+        }
         waiting.retain(|job| !job.reply.is_closed());
         while may_send(waiting.len(), &on_wire) {
             let round: Vec<Job> = waiting.drain(..waiting.len().min(MAX_BATCH)).collect();
@@ -148,6 +162,7 @@ async fn serve(link: Arc<Link>, mut queue: mpsc::UnboundedReceiver<Job>) {
                 if let Some(at) = on_wire.iter().position(|&s| s == size) {
                     on_wire.swap_remove(at);
                 }
+                answered = true;
             }
         }
     }
