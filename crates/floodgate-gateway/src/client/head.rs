@@ -94,6 +94,9 @@ pub(super) struct Head {
     pub(super) keep_alive: bool,
 }
 
+/// Headers the gateway may add to an answer before passing it on.
+const ADDED_HEADERS: usize = 8;
+
 fn invalid(what: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what.into())
 }
@@ -112,7 +115,9 @@ pub(super) fn parse(buf: &mut BytesMut, method: &Method) -> io::Result<Option<He
         Version::HTTP_11
     };
     let head = buf.split_to(raw.len).freeze();
-    let mut headers = HeaderMap::with_capacity(raw.fields.len());
+    // Room for the rate-limit headers the gateway adds to every answer (up to eight, in
+    // provider-c's convention), so adding them does not grow the map.
+    let mut headers = HeaderMap::with_capacity(raw.fields.len() + ADDED_HEADERS);
     let mut close = version == Version::HTTP_10;
     for (name, value) in raw.fields {
         let (name, value) = (&head[name], head.slice(value));
