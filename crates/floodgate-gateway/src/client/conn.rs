@@ -11,10 +11,10 @@ use futures_util::FutureExt;
 use http_body::Body as _;
 use http_body_util::BodyExt;
 use std::io;
-use std::pin::Pin;
+use std::pin::{pin, Pin};
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Probes sent on a connection idle this long, so a dead peer is noticed.
@@ -122,103 +122,159 @@ impl Conn {
             }
         }
         let ended = rest.is_none() && body.is_end_stream();
-        if ended && outgoing == Outgoing::Chunked {
-            self.out.extend_from_slice(LAST_CHUNK);
-        }
-        let sent = self.send(&mut body, rest, outgoing, ended).await;
-        drop(body);
-        match sent {
-            Ok(()) => self.read_head(&parts.method).await,
-            // An upstream may answer before it has read the whole request (refusing an
-            // upload) and close: its answer, if it came, is the one to pass on.
-            Err(ExchangeError::Io(e)) => match self.read_head(&parts.method).await {
-                Ok(mut head) => {
-                    head.keep_alive = false;
-                    Ok(head)
-                }
-                Err(_) => Err(e.into()),
-            },
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Writes the head in `out`, then `rest` and the rest of `body` unless it `ended`.
-    async fn send(
-        &mut self,
-        body: &mut UpstreamBody,
-        rest: Option<bytes::Bytes>,
-        outgoing: Outgoing,
-        ended: bool,
-    ) -> Result<(), ExchangeError> {
-        self.io.write_all(&self.out).await?;
+        let method = &parts.method;
         if ended {
-            return Ok(());
-        }
-        if let Some(data) = rest {
-            self.write_data(&data, outgoing).await?;
-        }
-        while let Some(frame) = body.frame().await {
-            // trailers are not forwarded
-            if let Ok(data) = frame?.into_data() {
-                self.write_data(&data, outgoing).await?;
+            if outgoing == Outgoing::Chunked {
+                self.out.extend_from_slice(LAST_CHUNK);
             }
+            // the whole request in one write, then its answer
+            let written = self.io.write_all(&self.out).await;
+            drop(body);
+            let answer = read_head(&mut self.io, &mut self.buf, method).await;
+            return match written {
+                Ok(()) => answer,
+                Err(e) => after_failed_send(answer, e),
+            };
         }
-        if outgoing == Outgoing::Chunked {
-            self.io.write_all(LAST_CHUNK).await?;
-        }
-        Ok(())
-    }
-
-    async fn write_data(&mut self, data: &[u8], outgoing: Outgoing) -> io::Result<()> {
-        if data.is_empty() {
-            return Ok(());
-        }
-        if outgoing == Outgoing::Chunked {
-            // one write per chunk, its framing around it
-            self.out.clear();
-            frame_into(&mut self.out, data, outgoing);
-            self.io.write_all(&self.out).await
-        } else {
-            self.io.write_all(data).await
-        }
-    }
-
-    async fn read_head(&mut self, method: &Method) -> Result<Head, ExchangeError> {
-        loop {
-            if !self.buf.is_empty() {
-                if let Some(head) = head::parse(&mut self.buf, method)? {
-                    // an interim answer (100 Continue, 103 Early Hints): the final one follows
-                    if head.parts.status.is_informational() {
-                        continue;
+        // A body that streams is sent while the answer is watched for: an upstream may
+        // refuse the upload before it has read it all, and then stop reading.
+        let (mut reader, mut writer) = self.io.split();
+        let mut sending = pin!(send(&mut writer, &mut self.out, &mut body, rest, outgoing));
+        let mut answering = pin!(read_head(&mut reader, &mut self.buf, method));
+        let early = tokio::select! {
+            biased;
+            sent = sending.as_mut() => Err(sent),
+            head = answering.as_mut() => Ok(head),
+        };
+        match early {
+            Err(Ok(())) => answering.await,
+            Err(Err(ExchangeError::Io(e))) => after_failed_send(answering.await, e),
+            Err(Err(e)) => Err(e),
+            Ok(Ok(mut head)) => {
+                // What is left of the request is never sent whole: the connection closes
+                // after this answer.
+                let refused = head.parts.status.as_u16() >= 400 || !head.keep_alive;
+                head.keep_alive = false;
+                if !refused {
+                    // an answer that goes on reading the body gets all of it
+                    if let Err(e @ ExchangeError::Body(_)) = sending.await {
+                        return Err(e);
                     }
-                    return Ok(head);
                 }
-                if self.buf.len() > MOST_HEAD {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "response head too large",
-                    )
-                    .into());
-                }
+                Ok(head)
             }
-            if std::future::poll_fn(|cx| self.poll_fill(cx)).await? == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the upstream closed the connection before answering",
-                )
-                .into());
-            }
+            Ok(Err(e)) => Err(e),
         }
     }
 
     /// Reads what the upstream has sent into `buf`: the number of bytes, 0 at its end.
     pub(super) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        if self.buf.capacity() - self.buf.len() < READ_SIZE / 4 {
-            self.buf.reserve(READ_SIZE);
+        poll_fill(&mut self.io, &mut self.buf, cx)
+    }
+}
+
+/// Reads what `io` has into `buf`: the number of bytes, 0 at its end.
+fn poll_fill<R: AsyncRead + Unpin>(
+    io: &mut R,
+    buf: &mut BytesMut,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<usize>> {
+    if buf.capacity() - buf.len() < READ_SIZE / 4 {
+        buf.reserve(READ_SIZE);
+    }
+    // the socket's own read: a short read tells it the socket is drained, so an idle
+    // connection needs no read of its own to be known quiet (see `Conn::is_usable`)
+    tokio_util::io::poll_read_buf(Pin::new(io), cx, buf)
+}
+
+/// Reads the answer's head (past any interim answer) from `io`, through `buf`.
+async fn read_head<R: AsyncRead + Unpin>(
+    io: &mut R,
+    buf: &mut BytesMut,
+    method: &Method,
+) -> Result<Head, ExchangeError> {
+    loop {
+        if !buf.is_empty() {
+            if let Some(head) = head::parse(buf, method)? {
+                // an interim answer (100 Continue, 103 Early Hints): the final one follows
+                if head.parts.status.is_informational() {
+                    continue;
+                }
+                return Ok(head);
+            }
+            if buf.len() > MOST_HEAD {
+                return Err(
+                    io::Error::new(io::ErrorKind::InvalidData, "response head too large").into(),
+                );
+            }
         }
-        // the socket's own read: a short read tells it the socket is drained, so an idle
-        // connection needs no read of its own to be known quiet (see `is_usable`)
-        tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.buf)
+        if std::future::poll_fn(|cx| poll_fill(io, buf, cx)).await? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the upstream closed the connection before answering",
+            )
+            .into());
+        }
+    }
+}
+
+/// The outcome of an exchange whose request could not be written whole (`failed`): an
+/// upstream may answer before it has read the whole request (refusing an upload) and
+/// close, and its answer, if it came, is the one to pass on.
+fn after_failed_send(
+    answer: Result<Head, ExchangeError>,
+    failed: io::Error,
+) -> Result<Head, ExchangeError> {
+    match answer {
+        Ok(mut head) => {
+            head.keep_alive = false;
+            Ok(head)
+        }
+        Err(_) => Err(failed.into()),
+    }
+}
+
+/// Writes `out` (the head, and the body's first bytes), then `rest` and the rest of
+/// `body`; `out` is then the scratch buffer of each chunk's framing.
+async fn send<W: AsyncWrite + Unpin>(
+    io: &mut W,
+    out: &mut Vec<u8>,
+    body: &mut UpstreamBody,
+    rest: Option<bytes::Bytes>,
+    outgoing: Outgoing,
+) -> Result<(), ExchangeError> {
+    io.write_all(out).await?;
+    if let Some(data) = rest {
+        write_data(io, out, &data, outgoing).await?;
+    }
+    while let Some(frame) = body.frame().await {
+        // trailers are not forwarded
+        if let Ok(data) = frame?.into_data() {
+            write_data(io, out, &data, outgoing).await?;
+        }
+    }
+    if outgoing == Outgoing::Chunked {
+        io.write_all(LAST_CHUNK).await?;
+    }
+    Ok(())
+}
+
+async fn write_data<W: AsyncWrite + Unpin>(
+    io: &mut W,
+    out: &mut Vec<u8>,
+    data: &[u8],
+    outgoing: Outgoing,
+) -> io::Result<()> {
+    if data.is_empty() {
+        return Ok(());
+    }
+    if outgoing == Outgoing::Chunked {
+        // one write per chunk, its framing around it
+        out.clear();
+        frame_into(out, data, outgoing);
+        io.write_all(out).await
+    } else {
+        io.write_all(data).await
     }
 }
 

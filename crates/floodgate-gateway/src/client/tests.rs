@@ -233,3 +233,58 @@ async fn a_body_dropped_early_closes_its_connection() {
     assert_eq!(get(&pool, &authority).await, "ok");
     assert_eq!(accepted.load(Ordering::SeqCst), 2);
 }
+
+/// An upstream that reads only the request head, refuses the upload at once and then
+/// neither reads the rest nor closes (as a server that has stopped reading does).
+async fn refusing_upstream() -> Authority {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let authority = listener.local_addr().unwrap().to_string().parse().unwrap();
+    tokio::spawn(async move {
+        let (mut tcp, _) = listener.accept().await.unwrap();
+        let mut buf = Vec::new();
+        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+            let mut chunk = [0; 4096];
+            let n = tcp.read(&mut chunk).await.unwrap();
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        tcp.write_all(b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 8\r\n\r\ntoo big!")
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+        drop(tcp);
+    });
+    authority
+}
+
+#[tokio::test]
+async fn an_upload_refused_early_gets_its_answer_while_the_body_still_streams() {
+    let authority = refusing_upstream().await;
+    let pool = Pool::default();
+    // 256 MB in 64 KB chunks, far more than the sockets' buffers hold: the sending
+    // stops when the upstream's answer comes, instead of waiting for room that never comes.
+    let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
+    let chunks = futures_util::stream::iter(
+        std::iter::repeat_n(chunk, 4096)
+            .map(|b| Ok::<_, std::io::Error>(http_body::Frame::data(b))),
+    );
+    let (body, _) = UpstreamBody::stream(
+        axum::body::Body::new(http_body_util::StreamBody::new(chunks)),
+        None,
+    );
+    let request = Request::post("/upload").body(body).unwrap();
+    let response = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        pool.send(&authority, request),
+    )
+    .await
+    .expect("the early answer arrives before the body is sent")
+    .unwrap();
+    assert_eq!(response.status(), 413);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, "too big!");
+    assert_eq!(
+        pool.idle(),
+        0,
+        "a connection whose request was cut off is not reused"
+    );
+}
