@@ -71,6 +71,7 @@ mod self_service;
 mod serve;
 mod settle;
 mod state;
+mod stopping;
 mod target;
 mod upstream;
 mod usage;

@@ -11,6 +11,7 @@
 use crate::app::{app, metrics_app, own_endpoint};
 use crate::proxy;
 use crate::state::GatewayState;
+use crate::stopping::{Stopping, Watch};
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::Response;
@@ -121,12 +122,17 @@ async fn run(
     service: Routed,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    // Connections watch `stop_rx` being dropped; the listener waits for every
-    // connection's clone of `done_rx` to be dropped.
+    // The accept loop watches `stop_rx` being dropped, connections the `Stopping` flag;
+    // the listener waits for every connection's clone of `done_rx` to be dropped.
     let (stop_tx, stop_rx) = watch::channel(());
-    tokio::spawn(async move {
-        shutdown.await;
-        drop(stop_rx);
+    let stopping = Arc::new(Stopping::default());
+    tokio::spawn({
+        let stopping = Arc::clone(&stopping);
+        async move {
+            shutdown.await;
+            stopping.stop();
+            drop(stop_rx);
+        }
     });
     let (done_tx, done_rx) = watch::channel(());
     let mut builder = http1::Builder::new();
@@ -153,17 +159,24 @@ async fn run(
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
         let connection = builder.serve_connection(TokioIo::new(tcp), service.clone());
-        let stop = stop_tx.clone();
+        let stopping = Arc::clone(&stopping);
         let done = done_rx.clone();
         tokio::spawn(async move {
             let mut connection = pin!(connection);
-            tokio::select! {
-                served = connection.as_mut() => log_end(served),
-                () = stop.closed() => {
-                    connection.as_mut().graceful_shutdown();
-                    log_end(connection.await);
+            let (mut watch, mut asked) = (None::<Watch>, false);
+            let served = std::future::poll_fn(|cx| {
+                if !watch.as_ref().is_some_and(|w| w.wakes(cx.waker())) {
+                    watch = Some(stopping.watch(cx.waker()));
                 }
-            }
+                if !asked && stopping.is_stopped() {
+                    asked = true;
+                    connection.as_mut().graceful_shutdown();
+                }
+                connection.as_mut().poll(cx)
+            })
+            .await;
+            log_end(served);
+            drop(watch);
             drop(done);
         });
     }

@@ -1,6 +1,7 @@
-//! Graceful shutdown of a real `floodgate serve`: on SIGTERM it stops accepting, lets a
-//! request already in flight finish with its answer, and exits 0; past
-//! `[server] shutdown_timeout` it cuts what is left and still exits 0.
+//! Graceful shutdown of a real `floodgate serve`: on SIGTERM it stops accepting, closes
+//! idle keep-alive connections at once, lets a request already in flight finish with its
+//! answer, and exits 0; past `[server] shutdown_timeout` it cuts what is left and still
+//! exits 0.
 
 mod gateways;
 mod operating;
@@ -140,5 +141,57 @@ async fn past_the_timeout_what_is_left_is_cut_and_the_exit_is_still_clean() {
     assert!(
         cut.is_err() || cut.as_ref().is_ok_and(|r| r.status != 200),
         "{cut:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_keep_alive_connection_is_closed_at_once_and_does_not_hold_the_exit() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (_mock, server) = start("shutdown-idle", "20s").await;
+    // One request on a keep-alive connection, answered; the connection then sits idle.
+    let mut idle = TcpStream::connect(&server.addr).await.unwrap();
+    let request = format!(
+        "POST /api/v1/txt2img HTTP/1.1\r\nhost: gw\r\nx-api-key: {KEY}\r\n\
+         content-type: application/json\r\ncontent-length: 2\r\n\r\n{{}}"
+    );
+    idle.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    while !String::from_utf8_lossy(&answer).contains("\r\n\r\n") {
+        let mut chunk = [0; 4096];
+        let n = idle.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "the gateway answers");
+        answer.extend_from_slice(&chunk[..n]);
+    }
+    assert!(answer.starts_with(b"HTTP/1.1 200"));
+
+    let signalled = Instant::now();
+    server.signal("TERM");
+    // The server closes the idle connection without waiting for it.
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut rest = [0; 4096];
+        loop {
+            match idle.read(&mut rest).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the idle connection is still open");
+    server
+        .eventually("the process exits", || async {
+            server.exit_status().is_some()
+        })
+        .await;
+    assert_eq!(server.exit_status(), Some(0), "{}", server.log());
+    assert!(
+        signalled.elapsed() < Duration::from_secs(5),
+        "exited after {:?}, not at once",
+        signalled.elapsed()
+    );
+    assert!(
+        !server.log().contains("shutdown timeout"),
+        "{}",
+        server.log()
     );
 }
