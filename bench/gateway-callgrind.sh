@@ -43,30 +43,14 @@ fi
 base=${BENCH_PORT_BASE:-19200}
 mock_port=$((base + 1))
 proxy_port=$((base + 3))
-work=$(mktemp -d)
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 [ -n "$out" ] || out="$work/out"
 mkdir -p "$out"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-wait_for_port() {
-  for _ in $(seq 300); do
-    if curl -s -o /dev/null "http://127.0.0.1:$1/"; then return 0; fi
-    sleep 0.1
-  done
-  echo "nothing answered on port $1" >&2
-  exit 1
-}
 
 "$floodgate" mock-upstream --listen "127.0.0.1:$mock_port" --threads 1 >"$work/mock.log" 2>&1 &
 pids+=($!)
-wait_for_port "$mock_port"
+wait_for_port "$mock_port" mock 30
 
 valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out" \
   "$floodgate" serve --config bench/gateway.toml --threads 1 \
@@ -74,7 +58,7 @@ valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out" \
   >"$work/floodgate.log" 2>&1 &
 proxy=$!
 pids+=($proxy)
-wait_for_port "$proxy_port"
+wait_for_port "$proxy_port" floodgate 30
 
 url="http://127.0.0.1:$proxy_port"
 wrk -t1 -c"$connections" -d3s -s bench/request.lua "$url" >/dev/null

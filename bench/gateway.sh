@@ -86,40 +86,8 @@ else
   placement="one core: wrk and the servers share it"
 fi
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${pids[@]}"; do
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# Waits until something answers HTTP on the port, for at most 10 s.
-wait_for_port() {
-  local port=$1 name=$2
-  for _ in $(seq 100); do
-    if curl -s -o /dev/null "http://127.0.0.1:$port/"; then return 0; fi
-    sleep 0.1
-  done
-  echo "$name did not start on port $port; its log:" >&2
-  cat "$work/$name.log" >&2 || true
-  exit 1
-}
-
-# Refuses a port something already answers on, which would otherwise be benchmarked in
-# place of the server this script starts.
-ensure_free() {
-  if curl -s -o /dev/null "http://127.0.0.1:$1/"; then
-    echo "port $1 is already in use; set BENCH_PORT_BASE to use other ports" >&2
-    exit 1
-  fi
-}
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 for target in direct "${targets[@]}"; do ensure_free "${port[$target]}"; done
 
 declare -A server_pid

@@ -67,22 +67,18 @@ fi
 port=${BENCH_REDIS_PORT:-19201}
 while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
 
-dir=$(mktemp -d)
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 "${pin_server[@]}" redis-server --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
-  --protected-mode no --dir "$dir" >"$dir/log" 2>&1 &
+  --protected-mode no --dir "$work" >"$work/log" 2>&1 &
 server_pid=$!
-cleanup() {
-  kill "$server_pid" 2>/dev/null || true
-  wait "$server_pid" 2>/dev/null || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
+pids+=("$server_pid")
 cli() { redis-cli -h 127.0.0.1 -p "$port" "$@"; }
 for _ in $(seq 100); do
   [ "$(cli ping 2>/dev/null)" = "PONG" ] && break
   sleep 0.05
 done
-[ "$(cli ping)" = "PONG" ] || { cat "$dir/log" >&2; exit 1; }
+[ "$(cli ping)" = "PONG" ] || { cat "$work/log" >&2; exit 1; }
 
 # The server's CPU time so far, in microseconds (utime + stime, in clock ticks).
 tick_us=$((1000000 / $(getconf CLK_TCK)))
