@@ -141,29 +141,29 @@ impl Conn {
         let (mut reader, mut writer) = self.io.split();
         let mut sending = pin!(send(&mut writer, &mut self.out, &mut body, rest, outgoing));
         let mut answering = pin!(read_head(&mut reader, &mut self.buf, method));
-        let early = tokio::select! {
+        let first = tokio::select! {
             biased;
-            sent = sending.as_mut() => Err(sent),
-            head = answering.as_mut() => Ok(head),
+            sent = sending.as_mut() => First::Sent(sent),
+            answer = answering.as_mut() => First::Answered(answer),
         };
-        match early {
-            Err(Ok(())) => answering.await,
-            Err(Err(ExchangeError::Io(e))) => after_failed_send(answering.await, e),
-            Err(Err(e)) => Err(e),
-            Ok(Ok(mut head)) => {
-                // What is left of the request is never sent whole: the connection closes
-                // after this answer.
+        match first {
+            First::Sent(Ok(())) => answering.await,
+            First::Sent(Err(ExchangeError::Io(e))) => after_failed_send(answering.await, e),
+            First::Sent(Err(e)) => Err(e),
+            First::Answered(Ok(mut head)) => {
+                // A refusal stops the sending; an answer that goes on reading the body
+                // gets all of it. Either way the connection is not reused: the upstream
+                // answered out of turn.
                 let refused = head.parts.status.as_u16() >= 400 || !head.keep_alive;
                 head.keep_alive = false;
                 if !refused {
-                    // an answer that goes on reading the body gets all of it
                     if let Err(e @ ExchangeError::Body(_)) = sending.await {
                         return Err(e);
                     }
                 }
                 Ok(head)
             }
-            Ok(Err(e)) => Err(e),
+            First::Answered(Err(e)) => Err(e),
         }
     }
 
@@ -171,6 +171,12 @@ impl Conn {
     pub(super) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         poll_fill(&mut self.io, &mut self.buf, cx)
     }
+}
+
+/// What ended first while a streaming body was sent: the sending, or the answer's head.
+enum First {
+    Sent(Result<(), ExchangeError>),
+    Answered(Result<Head, ExchangeError>),
 }
 
 /// Reads what `io` has into `buf`: the number of bytes, 0 at its end.
