@@ -122,16 +122,14 @@ async fn run(
     service: Routed,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    // The accept loop watches `stop_rx` being dropped, connections the `Stopping` flag;
-    // the listener waits for every connection's clone of `done_rx` to be dropped.
-    let (stop_tx, stop_rx) = watch::channel(());
+    // The accept loop and the connections watch `stopping`; the listener waits for every
+    // connection's clone of `done_rx` to be dropped.
     let stopping = Arc::new(Stopping::default());
     tokio::spawn({
         let stopping = Arc::clone(&stopping);
         async move {
             shutdown.await;
             stopping.stop();
-            drop(stop_rx);
         }
     });
     let (done_tx, done_rx) = watch::channel(());
@@ -143,7 +141,7 @@ async fn run(
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            () = stop_tx.closed() => break,
+            () = stopping.stopped() => break,
         };
         let tcp = match accepted {
             Ok((tcp, _)) => tcp,
@@ -165,9 +163,7 @@ async fn run(
             let mut connection = pin!(connection);
             let (mut watch, mut asked) = (None::<Watch>, false);
             let served = std::future::poll_fn(|cx| {
-                if !watch.as_ref().is_some_and(|w| w.wakes(cx.waker())) {
-                    watch = Some(stopping.watch(cx.waker()));
-                }
+                stopping.keep_watching(&mut watch, cx.waker());
                 if !asked && stopping.is_stopped() {
                     asked = true;
                     connection.as_mut().graceful_shutdown();

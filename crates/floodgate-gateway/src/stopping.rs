@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::Waker;
+use std::task::{Poll, Waker};
 
 /// Whether the server is stopping, and the connections to wake when it does.
 #[derive(Debug, Default)]
@@ -36,10 +36,32 @@ impl Stopping {
         }
     }
 
+    /// Keeps `watch` waking `waker` when the server stops: made the first time, and
+    /// again if the task's waker changed (a task's waker does not change from poll to
+    /// poll, so this is a comparison). Check [`Stopping::is_stopped`] after it: a stop
+    /// that came before the watch woke nothing, and its flag is already set.
+    pub(crate) fn keep_watching(self: &Arc<Self>, watch: &mut Option<Watch>, waker: &Waker) {
+        if !watch.as_ref().is_some_and(|w| w.waker.will_wake(waker)) {
+            *watch = Some(self.watch(waker));
+        }
+    }
+
+    /// Completes once the server stops.
+    pub(crate) async fn stopped(self: &Arc<Self>) {
+        let mut watch = None;
+        std::future::poll_fn(|cx| {
+            self.keep_watching(&mut watch, cx.waker());
+            if self.is_stopped() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+    }
+
     /// Has `waker` woken when the server stops, until the returned watch is dropped.
-    /// Check [`Stopping::is_stopped`] after this: a stop that came before it woke
-    /// nothing, and its flag is already set.
-    pub(crate) fn watch(self: &Arc<Self>, waker: &Waker) -> Watch {
+    fn watch(self: &Arc<Self>, waker: &Waker) -> Watch {
         let mut waiting = self.lock();
         let id = waiting.next;
         waiting.next += 1;
@@ -64,14 +86,6 @@ pub(crate) struct Watch {
     waker: Waker,
 }
 
-impl Watch {
-    /// Whether this watch wakes `waker` (a task's waker does not change from poll to
-    /// poll; if it does, the watch must be made again).
-    pub(crate) fn wakes(&self, waker: &Waker) -> bool {
-        self.waker.will_wake(waker)
-    }
-}
-
 impl Drop for Watch {
     fn drop(&mut self) {
         self.stopping.lock().wakers.remove(&self.id);
@@ -92,6 +106,24 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn stopped_completes_once_stop_is_called() {
+        let stopping = Arc::new(Stopping::default());
+        let waiting = tokio::spawn({
+            let stopping = Arc::clone(&stopping);
+            async move { stopping.stopped().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        stopping.stop();
+        waiting.await.unwrap();
+        stopping.stopped().await;
+        assert!(
+            stopping.lock().wakers.is_empty(),
+            "each watch is taken back"
+        );
+    }
+
     #[test]
     fn stopping_wakes_each_watcher_once_and_dropped_watches_not_at_all() {
         let stopping = Arc::new(Stopping::default());
@@ -100,9 +132,15 @@ mod tests {
             Arc::new(Count(AtomicUsize::new(0))),
         );
         let (waker_a, waker_b) = (Waker::from(Arc::clone(&a)), Waker::from(Arc::clone(&b)));
-        let watch_a = stopping.watch(&waker_a);
-        let watch_b = stopping.watch(&waker_b);
-        assert!(watch_a.wakes(&waker_a) && !watch_a.wakes(&waker_b));
+        let (mut watch_a, mut watch_b) = (None, None);
+        stopping.keep_watching(&mut watch_a, &waker_a);
+        stopping.keep_watching(&mut watch_b, &waker_b);
+        stopping.keep_watching(&mut watch_a, &waker_a);
+        assert_eq!(
+            stopping.lock().wakers.len(),
+            2,
+            "a kept watch is not made again"
+        );
         drop(watch_b);
         assert!(!stopping.is_stopped());
         stopping.stop();
