@@ -30,18 +30,24 @@ pub(crate) struct Reloader {
     load: Box<dyn Fn() -> anyhow::Result<Config> + Send + Sync>,
     /// The gateway whose config is replaced.
     state: Arc<GatewayState>,
+    /// The file's text when the running config was read from it.
+    loaded: Option<Vec<u8>>,
 }
 
 impl Reloader {
+    /// `loaded` is the file's text as read before the running config was loaded from it:
+    /// a change made after that is installed even if it comes before the watcher starts.
     pub(crate) fn new(
         path: PathBuf,
         load: impl Fn() -> anyhow::Result<Config> + Send + Sync + 'static,
         state: Arc<GatewayState>,
+        loaded: Option<Vec<u8>>,
     ) -> Self {
         Self {
             path,
             load: Box::new(load),
             state,
+            loaded,
         }
     }
 
@@ -65,6 +71,15 @@ impl Reloader {
                 self.reject(cause, &anyhow::Error::new(e));
                 false
             }
+        }
+    }
+
+    /// Reloads if the file's text differs from `last`, which then becomes it.
+    fn reload_if_changed(&self, last: &mut Option<Vec<u8>>) {
+        let now = std::fs::read(&self.path).ok();
+        if now.is_some() && now != *last {
+            self.reload("file changed");
+            *last = now;
         }
     }
 
@@ -94,17 +109,16 @@ impl Reloader {
                 None
             }
         };
-        let mut last = std::fs::read(&self.path).ok();
+        // The task may start well after the config was loaded (a busy machine): a change
+        // made in between sent no event, so the file is compared once now.
+        let mut last = self.loaded.clone();
+        self.reload_if_changed(&mut last);
         loop {
             tokio::select! {
                 Some(()) = changes.recv() => {
                     tokio::time::sleep(DEBOUNCE).await;
                     while changes.try_recv().is_ok() {}
-                    let now = std::fs::read(&self.path).ok();
-                    if now.is_some() && now != last {
-                        self.reload("file changed");
-                        last = now;
-                    }
+                    self.reload_if_changed(&mut last);
                 }
                 Some(()) = hangups.recv() => {
                     self.reload("SIGHUP");
@@ -198,6 +212,42 @@ mod tests {
     fn config(server: &str, store: &str) -> Config {
         let text = format!("[server]\n{server}\n[store]\n{store}\n");
         Config::from_str(&text, Path::new("t.toml")).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_change_made_before_the_watcher_starts_is_installed() {
+        let dir = std::env::temp_dir().join(format!("floodgate-reload-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("floodgate.toml");
+        let text = |timeout: &str| {
+            format!(
+                "[server]\nupstream = \"http://127.0.0.1:9\"\nupstream_timeout = \"{timeout}\"\n"
+            )
+        };
+        std::fs::write(&file, text("5s")).unwrap();
+        let loaded = std::fs::read(&file).ok();
+        let running = Config::load(&file).unwrap();
+        let state = Arc::new(crate::store::gateway_state(running).unwrap());
+        let path = file.clone();
+        let reloader = Reloader::new(
+            file.clone(),
+            move || Ok(Config::load(&path)?),
+            Arc::clone(&state),
+            loaded,
+        );
+        // saved after the config was loaded, before the reloader's task has run
+        std::fs::write(&file, text("7s")).unwrap();
+        let (_hangup, hangups) = mpsc::unbounded_channel();
+        tokio::spawn(reloader.run(hangups));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while state.config().server.upstream_timeout != 7_000_000_000 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the change was never installed"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -109,6 +109,8 @@ fn load(args: &Args) -> anyhow::Result<Config> {
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
+    // read first: a change after this is one the reloader installs
+    let loaded = std::fs::read(&args.config).ok();
     let config = load(args)?;
     crate::logging::init(args.log_format.unwrap_or(config.server.log_format));
     let listen = config.server.listen;
@@ -139,6 +141,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             args.config.clone(),
             move || load(&reload_args),
             Arc::clone(&state),
+            loaded,
         );
         tokio::spawn(reloader.run(hangups));
         tokio::spawn(async move {
