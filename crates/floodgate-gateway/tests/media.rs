@@ -73,207 +73,161 @@ fn opus(minutes: u64, pages: usize) -> Vec<u8> {
     file
 }
 
-/// POSTs `body` to `path` with `key` as a bearer token.
-async fn upload(h: &Harness, path: &str, key: &str, content_type: &str, body: TestBody) -> Reply {
-    let request = Request::builder()
-        .method("POST")
-        .uri(path)
-        .header("authorization", format!("Bearer {key}"))
-        .header("content-type", content_type)
-        .body(body)
-        .unwrap();
-    h.send(request).await
+/// An upload endpoint as a caller uses it: its path, the key it sends as a bearer token
+/// and the content type of what it sends.
+struct Endpoint<'a> {
+    path: &'a str,
+    key: &'a str,
+    content_type: &'a str,
 }
 
-fn received(stats: &serde_json::Value, path: &str) -> u64 {
-    stats["received_bytes"][path].as_u64().unwrap_or(0)
+impl Endpoint<'_> {
+    /// POSTs `body` here.
+    async fn send(&self, h: &Harness, body: TestBody) -> Reply {
+        let request = Request::builder()
+            .method("POST")
+            .uri(self.path)
+            .header("authorization", format!("Bearer {}", self.key))
+            .header("content-type", self.content_type)
+            .body(body)
+            .unwrap();
+        h.send(request).await
+    }
+
+    /// How many body bytes the mock upstream has received here.
+    async fn received(&self, h: &Harness) -> u64 {
+        let stats = h.mock_stats().await;
+        stats["received_bytes"][self.path].as_u64().unwrap_or(0)
+    }
+
+    /// Whether the mock upstream has seen any request here.
+    async fn reached(&self, h: &Harness) -> bool {
+        h.mock_stats().await["requests"].get(self.path).is_some()
+    }
 }
+
+fn assert_too_long(r: &Reply) {
+    assert_eq!(r.status, 413, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.error_type(), "media_too_long");
+}
+
+/// The answer is a 200, and the upstream received all `len` bytes of the body.
+fn assert_passed_whole(r: &Reply, len: usize) {
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("x-mock-received-bytes"), len.to_string());
+}
+
+const AUD2TXT_BASIC: Endpoint<'static> = Endpoint {
+    path: "/api/v1/aud2txt",
+    key: "sk-demo-basic",
+    content_type: "audio/wav",
+};
 
 #[tokio::test]
 async fn a_file_over_600_minutes_is_refused_before_it_is_counted_or_sent() {
     let h = start(example("provider-b")).await;
-    let file = wave(601, 200_000);
-    let r = upload(
-        &h,
-        "/api/v1/aud2txt",
-        "sk-demo-basic",
-        "audio/wav",
-        common::full(file),
-    )
-    .await;
-    assert_eq!(r.status, 413, "{}", String::from_utf8_lossy(&r.body));
-    assert_eq!(r.error_type(), "media_too_long");
+    let r = AUD2TXT_BASIC
+        .send(&h, common::full(wave(601, 200_000)))
+        .await;
+    assert_too_long(&r);
     let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
     assert!(message.contains("601.0 minutes"), "{message}");
     assert!(message.contains("limit of 600 minutes"), "{message}");
-    let stats = h.mock_stats().await;
-    assert!(
-        stats["requests"].get("/api/v1/aud2txt").is_none(),
-        "{stats}"
-    );
+    assert!(!AUD2TXT_BASIC.reached(&h).await);
 
     // Nothing was counted: the basic key still has its 3 requests of the minute.
-    let r = upload(
-        &h,
-        "/api/v1/aud2txt",
-        "sk-demo-basic",
-        "audio/wav",
-        common::full(wave(600, 200_000)),
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let file = wave(600, 200_000);
+    let r = AUD2TXT_BASIC.send(&h, common::full(file.clone())).await;
+    assert_passed_whole(&r, file.len());
     assert_eq!(r.header("x-ratelimit-remaining"), "2");
-    assert_eq!(
-        r.header("x-mock-received-bytes"),
-        wave(600, 200_000).len().to_string()
-    );
 }
 
 #[tokio::test]
 async fn a_file_in_a_streamed_form_is_found_among_the_fields() {
     let h = start(example("provider-b")).await;
     let content_type = format!("multipart/form-data; boundary={BOUNDARY}");
+    let transcribe = Endpoint {
+        path: "/api/v1/transcribe",
+        key: "sk-demo-premium",
+        content_type: &content_type,
+    };
     let long = wave(700, 300_000);
     let body = form(&[
         Part::Text("language", "en"),
         Part::File("file", "talk.wav", &long),
     ]);
-    let r = upload(
-        &h,
-        "/api/v1/transcribe",
-        "sk-demo-premium",
-        &content_type,
-        chunked(&body, 16 * 1024),
-    )
-    .await;
-    assert_eq!(r.status, 413);
-    assert_eq!(r.error_type(), "media_too_long");
-    assert!(h.mock_stats().await["requests"]
-        .get("/api/v1/transcribe")
-        .is_none());
+    assert_too_long(&transcribe.send(&h, chunked(&body, 16 * 1024)).await);
+    assert!(!transcribe.reached(&h).await);
 
     let short = wave(30, 300_000);
     let body = form(&[
         Part::File("file", "talk.wav", &short),
         Part::Text("language", "en"),
     ]);
-    let r = upload(
-        &h,
-        "/api/v1/transcribe",
-        "sk-demo-premium",
-        &content_type,
-        chunked(&body, 16 * 1024),
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    assert_eq!(r.header("x-mock-received-bytes"), body.len().to_string());
+    let r = transcribe.send(&h, chunked(&body, 16 * 1024)).await;
+    assert_passed_whole(&r, body.len());
 }
 
 #[tokio::test]
 async fn a_duration_stated_at_the_end_stops_the_upload_before_its_last_chunk() {
     let h = start(example("provider-b")).await;
+    let vid2txt = Endpoint {
+        path: "/api/v1/vid2txt",
+        key: "sk-demo-premium",
+        content_type: "video/mp4",
+    };
     // 1 MB of samples first: the duration arrives long after the decision and the
     // first chunks have gone upstream
     let long = mp4_moov_last(601, 1 << 20);
-    let r = upload(
-        &h,
-        "/api/v1/vid2txt",
-        "sk-demo-premium",
-        "video/mp4",
-        chunked(&long, 16 * 1024),
-    )
-    .await;
-    assert_eq!(r.status, 413, "{}", String::from_utf8_lossy(&r.body));
-    assert_eq!(r.error_type(), "media_too_long");
-    let stats = h.mock_stats().await;
-    assert_eq!(received(&stats, "/api/v1/vid2txt"), 0, "{stats}");
+    assert_too_long(&vid2txt.send(&h, chunked(&long, 16 * 1024)).await);
+    assert_eq!(vid2txt.received(&h).await, 0);
 
     // The same file at 599 minutes goes through byte for byte, also with a length.
     let short = mp4_moov_last(599, 1 << 20);
-    let r = upload(
-        &h,
-        "/api/v1/vid2txt",
-        "sk-demo-premium",
-        "video/mp4",
-        chunked(&short, 16 * 1024),
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    assert_eq!(r.header("x-mock-received-bytes"), short.len().to_string());
-    let r = upload(
-        &h,
-        "/api/v1/vid2txt",
-        "sk-demo-premium",
-        "video/mp4",
-        common::full(short.clone()),
-    )
-    .await;
-    assert_eq!(r.status, 200);
-    assert_eq!(r.header("x-mock-received-bytes"), short.len().to_string());
+    let r = vid2txt.send(&h, chunked(&short, 16 * 1024)).await;
+    assert_passed_whole(&r, short.len());
+    let r = vid2txt.send(&h, common::full(short.clone())).await;
+    assert_passed_whole(&r, short.len());
 }
 
 #[tokio::test]
 async fn a_duration_only_the_last_page_tells_never_lets_the_file_through_whole() {
     let h = start(example("provider-b")).await;
+    let aud2video = Endpoint {
+        path: "/api/v1/aud2video",
+        key: "sk-demo-premium",
+        content_type: "audio/ogg",
+    };
     let long = opus(601, 400);
-    let r = upload(
-        &h,
-        "/api/v1/aud2video",
-        "sk-demo-premium",
-        "audio/ogg",
-        chunked(&long, 16 * 1024),
-    )
-    .await;
-    assert_eq!(r.status, 413, "{}", String::from_utf8_lossy(&r.body));
-    assert_eq!(r.error_type(), "media_too_long");
+    assert_too_long(&aud2video.send(&h, chunked(&long, 16 * 1024)).await);
     // with its length known, the upstream would take a whole body as the request: the
     // last chunk is held back until the duration is known, so it never gets one
-    let r = upload(
-        &h,
-        "/api/v1/aud2video",
-        "sk-demo-premium",
-        "audio/ogg",
-        common::full(long),
-    )
-    .await;
+    let r = aud2video.send(&h, common::full(long)).await;
     assert_eq!(r.status, 413);
-    let stats = h.mock_stats().await;
-    assert_eq!(received(&stats, "/api/v1/aud2video"), 0, "{stats}");
+    assert_eq!(aud2video.received(&h).await, 0);
 
     let short = opus(599, 400);
-    let r = upload(
-        &h,
-        "/api/v1/aud2video",
-        "sk-demo-premium",
-        "audio/ogg",
-        chunked(&short, 16 * 1024),
-    )
-    .await;
-    assert_eq!(r.status, 200);
-    assert_eq!(r.header("x-mock-received-bytes"), short.len().to_string());
+    let r = aud2video.send(&h, chunked(&short, 16 * 1024)).await;
+    assert_passed_whole(&r, short.len());
 }
 
 #[tokio::test]
 async fn files_that_do_not_state_a_duration_and_routes_without_a_limit_pass() {
     let h = start(example("provider-b")).await;
     // not a container the gateway reads: the upstream judges it
-    let r = upload(
-        &h,
-        "/api/v1/aud2txt",
-        "sk-demo-premium",
-        "application/octet-stream",
-        common::full(vec![7u8; 50_000]),
-    )
-    .await;
+    let aud2txt = Endpoint {
+        path: "/api/v1/aud2txt",
+        key: "sk-demo-premium",
+        content_type: "application/octet-stream",
+    };
+    let r = aud2txt.send(&h, common::full(vec![7u8; 50_000])).await;
     assert_eq!(r.status, 200);
     // img2video takes images: no duration limit there
-    let r = upload(
-        &h,
-        "/api/v1/img2video",
-        "sk-demo-premium",
-        "audio/wav",
-        common::full(wave(900, 1000)),
-    )
-    .await;
+    let img2video = Endpoint {
+        path: "/api/v1/img2video",
+        key: "sk-demo-premium",
+        content_type: "audio/wav",
+    };
+    let r = img2video.send(&h, common::full(wave(900, 1000))).await;
     assert_eq!(r.status, 200);
 }
