@@ -40,16 +40,10 @@ mock_port=$((base + 1))
 gateway_port=$((base + 3))
 
 scripts/install-deps.sh curl
-if [ -n "${FLOODGATE_BIN:-}" ]; then
-  floodgate=$FLOODGATE_BIN
-else
-  echo "== building floodgate (release)" >&2
-  cargo build --release --locked -p floodgate >&2
-  floodgate=target/release/floodgate
-fi
-
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
+floodgate_binary
+
 for port in "$mock_port" "$gateway_port"; do ensure_free "$port"; done
 
 "$floodgate" mock-upstream --listen "127.0.0.1:$mock_port" --latency-ms "$latency_ms" \

@@ -33,18 +33,13 @@ done
 scripts/install-deps.sh wrk curl
 command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)" >&2; exit 1; }
 
-if [ -n "${FLOODGATE_BIN:-}" ]; then
-  floodgate=$FLOODGATE_BIN
-else
-  cargo build --release --locked -p floodgate >&2
-  floodgate=target/release/floodgate
-fi
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+floodgate_binary
 
 base=${BENCH_PORT_BASE:-19200}
 mock_port=$((base + 1))
 proxy_port=$((base + 3))
-# shellcheck source=bench/lib.sh
-. bench/lib.sh
 [ -n "$out" ] || out="$work/out"
 mkdir -p "$out"
 

@@ -64,13 +64,9 @@ scripts/install-deps.sh nginx wrk curl hey
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 
 # FLOODGATE_BIN skips the build, to benchmark a binary built elsewhere.
-if [ -n "${FLOODGATE_BIN:-}" ]; then
-  floodgate=$FLOODGATE_BIN
-else
-  echo "== building floodgate (release)" >&2
-  cargo build --release --locked -p floodgate >&2
-  floodgate=target/release/floodgate
-fi
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+floodgate_binary
 
 cores=$(nproc)
 if [ "$cores" -ge 2 ]; then
@@ -86,8 +82,6 @@ else
   placement="one core: wrk and the servers share it"
 fi
 
-# shellcheck source=bench/lib.sh
-. bench/lib.sh
 for target in direct "${targets[@]}"; do ensure_free "${port[$target]}"; done
 
 declare -A server_pid

@@ -32,18 +32,12 @@ done
 
 scripts/install-deps.sh redis-server wrk curl
 command -v redis-cli >/dev/null || scripts/install-deps.sh redis-tools
-if [ -n "${FLOODGATE_BIN:-}" ]; then
-  floodgate=$FLOODGATE_BIN
-else
-  echo "== building floodgate (release)" >&2
-  cargo build --release --locked -p floodgate >&2
-  floodgate=target/release/floodgate
-fi
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+floodgate_binary
 
 base=${BENCH_PORT_BASE:-19400}
 mock_port=$((base + 5))
-# shellcheck source=bench/lib.sh
-. bench/lib.sh
 for i in 1 2 3 4; do ensure_free $((base + 10 + i)); done
 ensure_free "$mock_port"
 

@@ -1,7 +1,8 @@
 # Shared by the bench scripts, sourced after they `cd` to the repository's root: a
 # scratch directory (`work`) and the processes started (`pids`), both cleaned up when the
-# script exits however it exits; waiting for a server's port; refusing a port that is
-# already in use (something else would be measured in place of the server started).
+# script exits however it exits; the floodgate binary to measure; waiting for a server's
+# port; refusing a port that is already in use (something else would be measured in
+# place of the server started).
 
 work=$(mktemp -d)
 pids=()
@@ -33,5 +34,16 @@ ensure_free() {
   if curl -s -o /dev/null "http://127.0.0.1:$1/"; then
     echo "port $1 is already in use; set BENCH_PORT_BASE to use other ports" >&2
     exit 1
+  fi
+}
+
+# floodgate_binary: sets `floodgate` to $FLOODGATE_BIN, or to a release build made now.
+floodgate_binary() {
+  if [ -n "${FLOODGATE_BIN:-}" ]; then
+    floodgate=$FLOODGATE_BIN
+  else
+    echo "== building floodgate (release)" >&2
+    cargo build --release --locked -p floodgate >&2
+    floodgate=target/release/floodgate
   fi
 }
