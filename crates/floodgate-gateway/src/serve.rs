@@ -138,10 +138,12 @@ async fn run(
     // send, rather than gathered from a queue of buffers into a writev: the same one
     // system call, for fewer instructions.
     builder.half_close(false).writev(false);
+    // one wait for the whole loop: its watch is made once, not per accepted connection
+    let mut stopped = pin!(stopping.stopped());
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            () = stopping.stopped() => break,
+            () = stopped.as_mut() => break,
         };
         let tcp = match accepted {
             Ok((tcp, _)) => tcp,
