@@ -43,8 +43,8 @@ fi
 # The arguments of one call deciding `$1` requests, as `src/batch_args.rs` lays them out:
 # the counter hashes, then the definitions, each hash's counters as one number (a key's
 # hash holds the per-minute and the daily counter, definitions 1 and 3: 1 + 4 x 3 in
-# base 4; an account's the tokens counter, definition 2) and each decision's head and
-# counters.
+# base 4; an account's the tokens counter, definition 2) and each decision's word (its
+# head and counters) and cost.
 batch_args() {
   local count=$1 keys="" hashes=0 i account key_hash account_hash counters="" args=""
   local numbered=0 h
@@ -70,13 +70,19 @@ batch_args() {
       *) counters="$counters 13"; numbered=$((numbered + 2)) ;;
     esac
   done
+  # a decision's limit codes are packed in base 4 x (counters + 1)
+  local base=$((4 * (numbered + 1))) c1 c2 c3
   for i in $(seq 1 "$count"); do
     account=$(((i - 1) % 8 + 1))
     key_hash="fg:{a$account}:k:k$i"
     account_hash="fg:{a$account}:a"
-    # 8 x 3 limits + 1 to consume; per limit 4 x its counter (+ 1 when a cost other
-    # than 1 follows)
-    args="$args 25 $((4 * (${first[$key_hash]} + 1))) $((4 * (${first[$account_hash]} + 1) + 1)) 100 $((4 * (${first[$key_hash]} + 2)))"
+    # per limit 4 x its counter (+ 1 when a cost other than 1 follows); the word is
+    # minus (head + 1024 x the codes), the head 8 x 3 limits + 1 to consume; then the
+    # tokens limit's cost
+    c1=$((4 * (${first[$key_hash]} + 1)))
+    c2=$((4 * (${first[$account_hash]} + 1) + 1))
+    c3=$((4 * (${first[$key_hash]} + 2)))
+    args="$args -$((25 + 1024 * (c1 + base * (c2 + base * c3)))) 100"
   done
   echo "$hashes $keys $count 3 $hashes" \
     "rpm#1000000000 r 60 60000000000 1000000000 0" \

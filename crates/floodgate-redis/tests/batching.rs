@@ -205,3 +205,89 @@ async fn a_stale_decision_in_a_batch_takes_nothing_and_leaves_the_others_be() {
         "only the current decisions consumed"
     );
 }
+
+/// Decisions whose limit codes are too many to travel packed in one number share calls
+/// with decisions sent packed, stale ones among them: each is read as sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decisions_sent_packed_and_unpacked_share_a_call() {
+    let server = RedisServer::start();
+    let store = Arc::new(
+        RedisStore::connect(&RedisConfig::single(server.url()))
+            .await
+            .unwrap(),
+    );
+    server.cli(&["hset", "fg:{acct}:r", "g", "3"]);
+    let quota = Limit::new(Scope::Account, Unit::Requests, Window::DAY, 60, "all");
+    // twelve counters of their own, then the shared quota: 13 codes in base 4 x 14 or
+    // more is past 2^53
+    let mut wide: Vec<Limit> = (0..12)
+        .map(|m| {
+            Limit::new(
+                Scope::Key,
+                Unit::Requests,
+                Window::HOUR,
+                1_000,
+                &format!("m{m}"),
+            )
+        })
+        .collect();
+    wide.push(quota.clone());
+    let (wide, narrow) = (Arc::new(wide), Arc::new(vec![quota]));
+    let mut tasks = Vec::new();
+    for i in 0..200u64 {
+        let limits = Arc::clone(if i % 2 == 0 { &wide } else { &narrow });
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let request = DecideRequest {
+                subjects: Subjects {
+                    key: "k",
+                    account: "acct",
+                },
+                limits: &limits,
+                costs: &Costs::one_request(),
+                lease: LeaseId(i),
+                abuse: None,
+            };
+            // every third caller resolved its limits under an older generation
+            let generation = if i % 3 == 0 { 2 } else { 3 };
+            (
+                i % 2 == 0,
+                generation,
+                store.decide_at(&request, generation).await,
+            )
+        }));
+    }
+    let (mut stale, mut wide_admitted, mut admitted) = (0, 0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            (_, 2, Err(StoreError::Stale)) => stale += 1,
+            (is_wide, 3, Ok(decision)) => {
+                if decision.allowed() {
+                    admitted += 1;
+                    wide_admitted += u64::from(is_wide);
+                }
+            }
+            (_, generation, other) => panic!("generation {generation}: {other:?}"),
+        }
+    }
+    assert_eq!(stale, 67);
+    assert_eq!(admitted, 60, "the account's daily quota, exactly");
+    let inspection = store
+        .inspect(
+            &Subjects {
+                key: "k",
+                account: "acct",
+            },
+            &wide,
+        )
+        .await
+        .unwrap();
+    for (m, dimension) in inspection.dimensions[..12].iter().enumerate() {
+        assert_eq!(
+            dimension.remaining,
+            1_000 - wide_admitted,
+            "counter m{m} holds exactly the wide decisions admitted"
+        );
+    }
+    assert_eq!(inspection.dimensions[12].remaining, 0);
+}

@@ -16,15 +16,21 @@
 -- would pass 2^53, minus the count of its counters followed by their definitions. The
 -- batch's counters are numbered in this order (the client names each once, so the
 -- script keeps no table to find them).
--- Then each decision: a head, 8 x its number of limits + 4 if its lease id follows
--- (only a decision with a concurrency counter sends it) + 2 if its guards follow + 1 to
--- consume when everything fits (else it only checks: an earlier part of it was
--- already refused); [its lease id]; [its guards: the KEYS index of the key's abuse
--- hash (0 for none), the KEYS index of the account's admin records hash (0 for none),
--- the records' generation it was resolved under]; then each limit: 4 x its counter's
--- number + 2 if its own definition's number follows (when it is not the counter's) + 1
--- if an amount other than 1 follows; [its definition's number]; [the amount, the
--- request's cost].
+-- Then each decision: a word, its head, or minus (its head + 1024 x its limits' codes
+-- packed); [its lease
+-- id]; [its guards: the KEYS index of the key's abuse hash (0 for none), the KEYS index
+-- of the account's admin records hash (0 for none), the records' generation it was
+-- resolved under]; then each limit: [its code, unless packed]; [its definition's
+-- number]; [the amount, the request's cost]. The head is 8 x its number of limits
+-- + 4 if its lease id follows (only a decision with a concurrency counter
+-- sends it) + 2 if its guards follow + 1 to consume when everything fits (else it only
+-- checks: an earlier part of it was already refused). A limit's code is 4 x its
+-- counter's number + 2 if its own definition's number follows (when it is not the
+-- counter's) + 1 if an amount other than 1 follows. Every argument costs Redis about
+-- 800 instructions before the script reads it, so the codes travel as the digits of one
+-- number in base 4 x (the batch's counters + 1), the first limit's lowest, in the
+-- decision's word; where that would pass 2^53 (or the head 1023) the word is the head
+-- alone and each code is its own argument.
 -- Returns: now (s, us); each definition's period end (quotas; 0 for the other kinds);
 -- then per decision: if its guards were sent, first -1 if its admin records are at
 -- another generation than it was resolved under (then it read and consumed nothing,
@@ -157,8 +163,17 @@ end
 local cs = { 0, 0, 0, 0, 0, 0, 0, 0 }
 local adds = { 0, 0, 0, 0, 0, 0, 0, 0 }
 local ttls = { 0, 0, 0, 0, 0, 0, 0, 0 }
+-- the base of the limit codes packed in a decision's word
+local code_base = 4 * (c + 1)
 for _ = 1, decisions do
-  local head = num[argv[at]]
+  -- a word repeats only where decisions share their counters (as their codes do)
+  local word
+  if shared then word = num[argv[at]] else word = argv[at] + 0 end
+  local head, packed = word, 0
+  if word < 0 then
+    head = -word % 1024
+    packed = (-word - head) / 1024
+  end
   local flags = head % 8
   local n = (head - flags) / 8
   local lease_id = false
@@ -184,8 +199,14 @@ for _ = 1, decisions do
   end
   if stale then
     for _ = 1, n do
-      local follow = argv[at] % 4
-      at = at + 1
+      local follow
+      if packed > 0 then
+        follow = packed % 4
+        packed = (packed - packed % code_base) / code_base
+      else
+        follow = argv[at] % 4
+        at = at + 1
+      end
       if follow >= 2 then at, follow = at + 1, follow - 2 end
       at = at + follow
     end
@@ -209,10 +230,15 @@ for _ = 1, decisions do
     local fits = blocked < 0
     for i = 1, n do
       local limit
-      if shared then limit = num[argv[at]] else limit = argv[at] + 0 end
+      if packed > 0 then
+        limit = packed % code_base
+        packed = (packed - limit) / code_base
+      else
+        if shared then limit = num[argv[at]] else limit = argv[at] + 0 end
+        at = at + 1
+      end
       local follow = limit % 4
       local counter, d, cost = (limit - follow) / 4, nil, 1
-      at = at + 1
       if follow >= 2 then
         d = num[argv[at]]
         at, follow = at + 1, follow - 2
