@@ -151,7 +151,7 @@ async fn the_fallback_answers_per_policy_and_returns_to_redis_on_its_own() {
 }
 
 #[tokio::test]
-async fn a_cluster_primary_dying_fails_within_the_timeout_and_the_fallback_answers() {
+async fn a_cluster_primary_dying_fails_within_the_timeout_the_fallback_answers_and_both_return() {
     let mut cluster = support::RedisCluster::start();
     let config = RedisConfig::cluster(cluster.urls()).with_timeout(TIMEOUT);
     let direct = RedisStore::connect(&config).await.unwrap();
@@ -169,7 +169,7 @@ async fn a_cluster_primary_dying_fails_within_the_timeout_and_the_fallback_answe
         .iter()
         .position(|n| n.cli(&["exists", "fg:{fault-account}:k:fault-key"]).trim() == "1")
         .expect("a primary holds the key");
-    cluster.nodes[holder].stop();
+    cluster.nodes[holder].stop_keeping(&["nodes.conf"]);
 
     let (result, took) = decide(&direct, &open).await;
     assert!(
@@ -195,6 +195,44 @@ async fn a_cluster_primary_dying_fails_within_the_timeout_and_the_fallback_answe
         Err(StoreError::Unavailable(_))
     ));
     assert!(matches!(store.health(), Health::Degraded { .. }));
+
+    // The primary comes back as itself (its nodes.conf kept, its data lost): once the
+    // cluster is whole again both stores decide on it without being told.
+    cluster.nodes[holder].resume();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !cluster
+        .nodes
+        .iter()
+        .all(|n| n.cli(&["cluster", "info"]).contains("cluster_state:ok"))
+    {
+        assert!(Instant::now() < deadline, "the cluster never became whole");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let decision = until_answered(&direct, &open, Duration::from_secs(15)).await;
+    assert_eq!(
+        decision.dimensions[0].remaining, 2,
+        "counted afresh on the restarted primary"
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while store.health() != Health::Healthy {
+        assert!(
+            Instant::now() < deadline,
+            "the fallback never returned to Redis"
+        );
+        let _ = decide(&store, &open).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (result, took) = decide(&store, &open).await;
+    assert!(took <= TIMEOUT + SLACK, "a request waited {took:?}");
+    assert_eq!(
+        result.unwrap().dimensions[0].remaining,
+        0,
+        "the third request on the restarted primary"
+    );
+    assert!(matches!(
+        decide(&store, &closed).await.0,
+        Ok(decision) if decision.allowed()
+    ));
 }
 
 #[tokio::test]

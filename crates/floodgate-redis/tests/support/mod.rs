@@ -32,6 +32,10 @@ pub struct RedisServer {
     extra: Vec<String>,
     /// The guard shell; `None` while stopped.
     guard: Option<Child>,
+    /// The running server's scratch directory.
+    dir: PathBuf,
+    /// Files read by [`Self::stop_keeping`] for the next start: (name, contents).
+    kept: Vec<(String, Vec<u8>)>,
 }
 
 impl RedisServer {
@@ -72,8 +76,10 @@ impl RedisServer {
                 "no".into(),
             ],
             guard: None,
+            dir: PathBuf::new(),
+            kept: Vec::new(),
         };
-        server.spawn();
+        server.spawn(&[]);
         server
     }
 
@@ -83,12 +89,15 @@ impl RedisServer {
             tls_ca: None,
             extra: extra.iter().map(|s| (*s).to_owned()).collect(),
             guard: None,
+            dir: PathBuf::new(),
+            kept: Vec::new(),
         };
-        server.spawn();
+        server.spawn(&[]);
         server
     }
 
-    fn spawn(&mut self) {
+    /// Starts the server in a new scratch directory holding `files` (name, contents).
+    fn spawn(&mut self, files: &[(String, Vec<u8>)]) {
         static SEQ: AtomicU32 = AtomicU32::new(0);
         let dir: PathBuf = std::env::temp_dir().join(format!(
             "floodgate-redis-test-{}-{}-{}",
@@ -97,6 +106,9 @@ impl RedisServer {
             SEQ.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir).expect("scratch directory");
+        for (name, contents) in files {
+            std::fs::write(dir.join(name), contents).expect("a file for the server");
+        }
         let guard = Command::new("sh")
             .arg("-c")
             .arg(concat!(
@@ -117,6 +129,7 @@ impl RedisServer {
             .spawn()
             .expect("sh runs");
         self.guard = Some(guard);
+        self.dir.clone_from(&dir);
         let deadline = Instant::now() + START_TIMEOUT;
         while !self.answers() {
             assert!(
@@ -165,7 +178,27 @@ impl RedisServer {
     /// Starts the server again on the same port, empty.
     pub fn restart(&mut self) {
         self.stop();
-        self.spawn();
+        self.spawn(&[]);
+    }
+
+    /// Kills the server (as [`Self::stop`]) after reading `files` of its directory, for
+    /// [`Self::resume`]: a cluster node's `nodes.conf`, with which it rejoins as itself.
+    pub fn stop_keeping(&mut self, files: &[&str]) {
+        self.kept = files
+            .iter()
+            .map(|name| {
+                let contents = std::fs::read(self.dir.join(name)).expect("a file to keep");
+                ((*name).to_owned(), contents)
+            })
+            .collect();
+        self.stop();
+    }
+
+    /// Starts a server stopped by [`Self::stop_keeping`] again on the same port, with the
+    /// files it kept and no data (as a node without persistence after a crash).
+    pub fn resume(&mut self) {
+        let kept = std::mem::take(&mut self.kept);
+        self.spawn(&kept);
     }
 
     /// Runs `redis-cli` against this server and returns what it printed.
