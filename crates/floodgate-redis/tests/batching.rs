@@ -22,6 +22,15 @@ fn evalsha_calls(server: &RedisServer) -> u64 {
         .unwrap_or(0)
 }
 
+/// A fresh server and a store on it.
+async fn single() -> (RedisServer, Arc<RedisStore>) {
+    let server = RedisServer::start();
+    let store = RedisStore::connect(&RedisConfig::single(server.url()))
+        .await
+        .unwrap();
+    (server, Arc::new(store))
+}
+
 fn key_name(i: usize) -> String {
     format!("key-{i}")
 }
@@ -100,12 +109,7 @@ async fn assert_exact(store: &RedisStore, account: &str, per_key: [u32; 10]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_decisions_share_calls_and_admit_exactly_the_limits() {
-    let server = RedisServer::start();
-    let store = Arc::new(
-        RedisStore::connect(&RedisConfig::single(server.url()))
-            .await
-            .unwrap(),
-    );
+    let (server, store) = single().await;
     server.cli(&["config", "resetstat"]);
     let per_key = burst(&store, "acct").await;
     let calls = evalsha_calls(&server);
@@ -145,12 +149,7 @@ async fn on_a_cluster_each_slot_batches_its_own_decisions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_decision_in_a_batch_takes_nothing_and_leaves_the_others_be() {
-    let server = RedisServer::start();
-    let store = Arc::new(
-        RedisStore::connect(&RedisConfig::single(server.url()))
-            .await
-            .unwrap(),
-    );
+    let (server, store) = single().await;
     // The account's admin records stand at generation 3.
     server.cli(&["hset", "fg:{acct}:r", "g", "3"]);
     let limits = Arc::new(vec![Limit::new(
@@ -210,12 +209,7 @@ async fn a_stale_decision_in_a_batch_takes_nothing_and_leaves_the_others_be() {
 /// with decisions sent packed, stale ones among them: each is read as sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decisions_sent_packed_and_unpacked_share_a_call() {
-    let server = RedisServer::start();
-    let store = Arc::new(
-        RedisStore::connect(&RedisConfig::single(server.url()))
-            .await
-            .unwrap(),
-    );
+    let (server, store) = single().await;
     server.cli(&["hset", "fg:{acct}:r", "g", "3"]);
     let quota = Limit::new(Scope::Account, Unit::Requests, Window::DAY, 60, "all");
     // twelve counters of their own, then the shared quota: 13 codes in base 4 x 14 or
