@@ -11,7 +11,8 @@
 #       batched call touches its own key's counters) and 1 (one customer's 64 workers on
 #       one key: the decisions of a call share their counters);
 #   (c) Redis commands per decision, from INFO commandstats (at most 1 EVALSHA: under
-#       load concurrent decisions share batched calls, so below 1), the server's time
+#       load concurrent decisions share batched calls, so below 1; exactly 1 from one
+#       caller, measured for 2 s at the end), the server's time
 #       per decision (usec_per_call over decisions per call), and how many script calls
 #       the SLOWLOG caught above 200 us.
 #   (d) the server's CPU time (user + system, from /proc) per call in (a) and per
@@ -131,6 +132,11 @@ $(echo "$store_report" | sed 's/^/    /')
 "
 done
 
+# (c) without concurrency: one caller, whose decisions have nothing to share a call with.
+cli flushall >/dev/null
+echo "== (c) RedisStore decisions, one caller, 2 s" >&2
+lone=$("${pin_load[@]}" "$throughput" 2 --port "$port" --callers 1 | grep '^EVALSHA per decision')
+
 cat <<REPORT
 
 == Redis store benchmark
@@ -138,7 +144,9 @@ machine:   $(lscpu 2>/dev/null | awk -F: '/Model name/ { gsub(/^ +/, "", $2); pr
 placement: $placement
 (a) redis-benchmark EVALSHA 'return 1', 64 clients, unpipelined: $unpipelined /s  (server CPU $cpu_unpipelined us/call)
     same, -P 16:                                               $pipelined /s  (server CPU $cpu_pipelined us/call)
-$reports
+$reports(c) one caller, each decision alone (target: exactly one command per decision):
+    $lone
+
 summary:
 $summary
 REPORT
