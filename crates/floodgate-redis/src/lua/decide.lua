@@ -17,13 +17,12 @@
 -- batch's counters are numbered in this order (the client names each once, so the
 -- script keeps no table to find them).
 -- Then each decision: a word, its head, or minus (its head + 1024 x its limits' codes
--- packed); [its lease
--- id]; [its guards: the KEYS index of the key's abuse hash (0 for none), the KEYS index
--- of the account's admin records hash (0 for none), the records' generation it was
--- resolved under]; then each limit: [its code, unless packed]; [its definition's
--- number]; [the amount, the request's cost]. The head is 8 x its number of limits
--- + 4 if its lease id follows (only a decision with a concurrency counter
--- sends it) + 2 if its guards follow + 1 to consume when everything fits (else it only
+-- packed); [its lease id]; [its guards: the KEYS index of the key's abuse hash (0 for
+-- none), the KEYS index of the account's admin records hash (0 for none), the records'
+-- generation it was resolved under]; then each limit: [its code, unless packed]; [its
+-- definition's number]; [the amount, the request's cost]. The head is 8 x its number of
+-- limits + 4 if its lease id follows (only a decision with a concurrency counter sends
+-- it) + 2 if its guards follow + 1 to consume when everything fits (else it only
 -- checks: an earlier part of it was already refused). A limit's code is 4 x its
 -- counter's number + 2 if its own definition's number follows (when it is not the
 -- counter's) + 1 if an amount other than 1 follows. Every argument costs Redis about
