@@ -182,14 +182,16 @@ impl ResponseBody {
                     }
                     return Poll::Ready(Next::Again);
                 }
+                // chunk-size is 1*HEXDIG, then optional whitespace before extensions
+                // (`from_str_radix` alone would also take a sign)
                 let digits = line
                     .split(|&b| b == b';')
                     .next()
                     .unwrap_or_default()
-                    .trim_ascii();
+                    .trim_ascii_end();
                 let size = std::str::from_utf8(digits)
                     .ok()
-                    .filter(|d| !d.is_empty())
+                    .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_hexdigit()))
                     .and_then(|d| u64::from_str_radix(d, 16).ok());
                 let Some(size) = size else {
                     return Poll::Ready(self.fail(invalid("invalid chunk size")));

@@ -233,8 +233,11 @@ fn framing(headers: &HeaderMap, status: StatusCode, method: &Method) -> io::Resu
     let mut length = None;
     for value in headers.get_all(header::CONTENT_LENGTH) {
         for part in value.as_bytes().split(|&b| b == b',') {
-            let n: u64 = std::str::from_utf8(part.trim_ascii())
+            // 1*DIGIT: `parse` alone would also take a sign
+            let digits = part.trim_ascii();
+            let n: u64 = std::str::from_utf8(digits)
                 .ok()
+                .filter(|_| digits.iter().all(u8::is_ascii_digit))
                 .and_then(|s| s.parse().ok())
                 .ok_or_else(|| invalid("invalid content-length"))?;
             if length.is_some_and(|l| l != n) {
@@ -302,6 +305,13 @@ mod tests {
             &post,
         );
         assert_eq!((h.parts.headers.len(), h.body), (41, Incoming::Length(1)));
+        for length in ["+1", "-1", "1 1", "0x1", ""] {
+            let text = format!("HTTP/1.1 200 OK\r\nContent-Length: {length}\r\n\r\n");
+            assert!(
+                try_parse(text.as_bytes(), &post).is_err(),
+                "content-length {length:?}"
+            );
+        }
         let too_many: String = (0..200).map(|i| format!("X-{i}: {i}\r\n")).collect();
         let text = format!("HTTP/1.1 200 OK\r\n{too_many}\r\n");
         assert!(try_parse(text.as_bytes(), &post).is_err());
