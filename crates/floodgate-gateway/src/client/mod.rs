@@ -122,4 +122,6 @@ impl Pool {
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
