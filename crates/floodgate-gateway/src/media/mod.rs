@@ -285,10 +285,72 @@ mod tests {
 }
 
 /// Files written by ffmpeg 5.1 (`tests/fixtures/media`, see its README), read whole and
-/// in small chunks: the readers follow real encoders' output, not only the specs.
+/// in small chunks: the readers follow real encoders' output, not only the specs. Then
+/// the same files damaged at random, which reach the readers' deeper paths (box, chunk
+/// and element sizes, frame headers) that random bytes after a magic seldom do.
 #[cfg(test)]
 mod real_files {
     use super::scan::{read_in_chunks, Outcome};
+    use proptest::prelude::*;
+    use std::sync::LazyLock;
+
+    /// Every fixture, read once.
+    static FILES: LazyLock<Vec<Vec<u8>>> = LazyLock::new(|| {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/media");
+        let mut names: Vec<_> = std::fs::read_dir(&dir)
+            .expect("the media fixtures")
+            .map(|entry| entry.expect("a fixture").path())
+            .filter(|path| path.extension().is_some_and(|e| e != "md"))
+            .collect();
+        names.sort();
+        names
+            .iter()
+            .map(|path| std::fs::read(path).expect("a fixture"))
+            .collect()
+    });
+
+    /// `file` with `damage` applied: (in its head, position, byte) overwrites, then a cut.
+    /// Half the bytes land in the first 256, where the containers' headers are.
+    fn damaged(
+        file: &[u8],
+        damage: &[(bool, prop::sample::Index, u8)],
+        cut: Option<prop::sample::Index>,
+    ) -> Vec<u8> {
+        let mut file = file.to_vec();
+        for (head, at, byte) in damage {
+            let span = if *head {
+                file.len().min(256)
+            } else {
+                file.len()
+            };
+            file[at.index(span)] = *byte;
+        }
+        if let Some(cut) = cut {
+            file.truncate(cut.index(file.len()));
+        }
+        file
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// A real file with a few bytes changed, or cut short, never makes a reader panic,
+        /// and gives the same outcome whole and in chunks (with or without the length
+        /// a Content-Length would tell).
+        #[test]
+        fn damaged_real_files_give_one_outcome_in_any_chunks(
+            which in any::<prop::sample::Index>(),
+            damage in prop::collection::vec((any::<bool>(), any::<prop::sample::Index>(), any::<u8>()), 0..6),
+            cut in prop::option::of(any::<prop::sample::Index>()),
+            chunk in 1usize..5000,
+            told in any::<bool>(),
+        ) {
+            let file = damaged(&FILES[which.index(FILES.len())], &damage, cut);
+            let length = told.then_some(file.len() as u64);
+            let whole = read_in_chunks(&file, file.len().max(1), length);
+            prop_assert_eq!(whole, read_in_chunks(&file, chunk, length));
+        }
+    }
 
     #[test]
     fn durations_of_files_real_encoders_wrote() {
