@@ -1,6 +1,7 @@
-//! Token usage as an upstream reports it: the `usage` object of a JSON answer, or of the
-//! last SSE event that carries one (OpenAI's `prompt_tokens` / `completion_tokens`, or
-//! `input_tokens` / `output_tokens`).
+//! Token usage as an upstream reports it: the `usage` object of a JSON answer, or what
+//! the events of an SSE stream report (OpenAI's `prompt_tokens` / `completion_tokens`
+//! in its last event, or Anthropic-style `input_tokens` / `output_tokens`, the input in
+//! the first event's `message.usage` and the output counted up in later ones).
 
 use serde::Deserialize;
 
@@ -16,6 +17,17 @@ pub(crate) struct Usage {
 #[derive(Deserialize)]
 struct Envelope {
     usage: Option<Fields>,
+    /// Anthropic's `message_start` event carries its usage in the message.
+    message: Option<Message>,
+}
+
+/// A top-level `message`: an object that may hold a usage, or anything else (an error's
+/// text), which must not make the rest of the document unreadable.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Message {
+    Object { usage: Option<Fields> },
+    Other(serde::de::IgnoredAny),
 }
 
 #[derive(Deserialize)]
@@ -27,22 +39,61 @@ struct Fields {
     total_tokens: Option<u64>,
 }
 
+/// The counts one document states; any may be missing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Counts {
+    input: Option<u64>,
+    output: Option<u64>,
+    total: Option<u64>,
+}
+
+impl Counts {
+    /// The counts in a JSON document: its `usage`, else its `message.usage`.
+    fn of(body: &[u8]) -> Option<Self> {
+        let envelope = serde_json::from_slice::<Envelope>(body).ok()?;
+        let fields = match (envelope.usage, envelope.message) {
+            (Some(fields), _)
+            | (
+                None,
+                Some(Message::Object {
+                    usage: Some(fields),
+                }),
+            ) => fields,
+            _ => return None,
+        };
+        Some(Self {
+            input: fields.prompt_tokens.or(fields.input_tokens),
+            output: fields.completion_tokens.or(fields.output_tokens),
+            total: fields.total_tokens,
+        })
+    }
+
+    /// Takes what a later event states over what earlier ones did, count by count: a
+    /// stream that reports its input first and its output last has both.
+    fn update(&mut self, later: Self) {
+        self.input = later.input.or(self.input);
+        self.output = later.output.or(self.output);
+        self.total = later.total.or(self.total);
+    }
+
+    fn usage(self) -> Option<Usage> {
+        match (self.input, self.output, self.total) {
+            (None, None, None) => None,
+            (None, None, Some(total)) => Some(Usage {
+                input: 0,
+                output: total,
+            }),
+            (input, output, _) => Some(Usage {
+                input: input.unwrap_or(0),
+                output: output.unwrap_or(0),
+            }),
+        }
+    }
+}
+
 /// The usage in a JSON document, if it has a well-formed one.
 pub(crate) fn from_json(body: &[u8]) -> Option<Usage> {
-    let fields = serde_json::from_slice::<Envelope>(body).ok()?.usage?;
-    let input = fields.prompt_tokens.or(fields.input_tokens);
-    let output = fields.completion_tokens.or(fields.output_tokens);
-    match (input, output, fields.total_tokens) {
-        (None, None, None) => None,
-        (None, None, Some(total)) => Some(Usage {
-            input: 0,
-            output: total,
-        }),
-        (input, output, _) => Some(Usage {
-            input: input.unwrap_or(0),
-            output: output.unwrap_or(0),
-        }),
-    }
+    Counts::of(body)?.usage()
 }
 
 /// Longest line an SSE scan keeps; a longer one cannot be a usage event worth reading.
@@ -55,8 +106,8 @@ pub(crate) struct SseScanner {
     line: Vec<u8>,
     /// Whether the current line grew past [`MAX_LINE`] and is being skipped.
     skipping: bool,
-    /// The last usage seen.
-    usage: Option<Usage>,
+    /// The counts the events have stated so far.
+    counts: Counts,
     /// Bytes of generated text seen in the events (`"content"` and `"text"` values), for
     /// an estimate when no usage arrives.
     text_bytes: u64,
@@ -119,8 +170,8 @@ impl SseScanner {
         let data = data.strip_suffix(b"\r").unwrap_or(data);
         // Most events are content deltas: skip the parse unless usage can be in there.
         if data.windows(7).any(|w| w == b"\"usage\"") {
-            if let Some(usage) = from_json(data) {
-                self.usage = Some(usage);
+            if let Some(counts) = Counts::of(data) {
+                self.counts.update(counts);
             }
         }
         self.text_bytes = self.text_bytes.saturating_add(text_bytes(data));
@@ -132,9 +183,9 @@ impl SseScanner {
         self.text_bytes.div_ceil(4)
     }
 
-    /// The last usage the stream reported so far.
+    /// The usage the stream reported so far.
     pub(crate) fn usage(&self) -> Option<Usage> {
-        self.usage
+        self.counts.usage()
     }
 }
 
@@ -161,6 +212,13 @@ mod tests {
                 output: 7
             })
         );
+        assert_eq!(
+            from_json(br#"{"message":"a text, not an object","usage":{"input_tokens":2}}"#),
+            Some(Usage {
+                input: 2,
+                output: 0
+            })
+        );
         assert_eq!(from_json(br#"{"usage":null}"#), None);
         assert_eq!(from_json(br#"{"data":[]}"#), None);
         assert_eq!(from_json(b"not json"), None);
@@ -184,6 +242,40 @@ mod tests {
                 Some(Usage {
                     input: 9,
                     output: 4
+                }),
+                "{split}"
+            );
+        }
+    }
+
+    /// Anthropic's Messages stream: the input in `message_start`'s message, the output
+    /// counted up in `message_delta` events (the shape of its streaming documentation).
+    #[test]
+    fn sse_usage_reported_in_parts_is_put_together() {
+        let stream = concat!(
+            "event: message_start\n",
+            "data: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",",
+            "\"role\":\"assistant\",\"content\":[],\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}\n\n",
+            "event: content_block_delta\n",
+            "data: {\"type\":\"content_block_delta\",\"index\":0,",
+            "\"delta\":{\"type\":\"text_delta\",\"text\":\"Hello\"}}\n\n",
+            "event: message_delta\n",
+            "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},",
+            "\"usage\":{\"output_tokens\":15}}\n\n",
+            "event: message_stop\n",
+            "data: {\"type\":\"message_stop\"}\n\n",
+        )
+        .as_bytes();
+        for split in [1, 13, stream.len()] {
+            let mut scanner = SseScanner::default();
+            for chunk in stream.chunks(split) {
+                scanner.feed(chunk);
+            }
+            assert_eq!(
+                scanner.usage(),
+                Some(Usage {
+                    input: 25,
+                    output: 15
                 }),
                 "{split}"
             );
