@@ -11,7 +11,8 @@ pub(crate) struct Wanted<'w> {
     pub(crate) model: Option<&'w str>,
     /// The field holding the number of images, if any.
     pub(crate) images: Option<&'w str>,
-    /// Whether to read `max_tokens` / `max_completion_tokens`, for a token reservation.
+    /// Whether to read `max_tokens` / `max_completion_tokens` / `max_output_tokens` (the
+    /// Responses API's), for a token reservation.
     pub(crate) max_tokens: bool,
 }
 
@@ -78,7 +79,12 @@ impl Visitor<'_> for KeySeed<'_> {
             Which::Model
         } else if self.0.images == Some(key) {
             Which::Images
-        } else if self.0.max_tokens && matches!(key, "max_tokens" | "max_completion_tokens") {
+        } else if self.0.max_tokens
+            && matches!(
+                key,
+                "max_tokens" | "max_completion_tokens" | "max_output_tokens"
+            )
+        {
             Which::MaxTokens
         } else {
             Which::Other
@@ -235,6 +241,8 @@ mod tests {
         assert_eq!(found.max_tokens, None);
         let tokens = scan(br#"{"max_completion_tokens":64,"x":1}"#, BOTH).unwrap();
         assert_eq!(tokens.max_tokens, Some(64));
+        let responses = scan(br#"{"input":"hi","max_output_tokens":32}"#, BOTH).unwrap();
+        assert_eq!(responses.max_tokens, Some(32));
         let escaped = scan(br#"{"mod\u0065l":"x"}"#, BOTH).unwrap();
         assert_eq!(escaped.model, Some(Field::Value("x".into())));
     }

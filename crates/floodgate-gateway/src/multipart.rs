@@ -141,7 +141,7 @@ impl Form {
             found.images = self.get(name)?.map(count);
         }
         if wanted.max_tokens {
-            for name in ["max_tokens", "max_completion_tokens"] {
+            for name in ["max_tokens", "max_completion_tokens", "max_output_tokens"] {
                 if let Some(Field::Value(n)) = self.get(name)?.map(count) {
                     found.max_tokens = Some(n);
                 }

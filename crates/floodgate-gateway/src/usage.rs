@@ -1,7 +1,8 @@
 //! Token usage as an upstream reports it: the `usage` object of a JSON answer, or what
 //! the events of an SSE stream report (OpenAI's `prompt_tokens` / `completion_tokens`
-//! in its last event, or Anthropic-style `input_tokens` / `output_tokens`, the input in
-//! the first event's `message.usage` and the output counted up in later ones).
+//! in its last event; the Responses API's `input_tokens` / `output_tokens` in
+//! `response.usage` of its last; Anthropic's input in the first event's `message.usage`
+//! and the output counted up in later ones).
 
 use serde::Deserialize;
 
@@ -18,14 +19,16 @@ pub(crate) struct Usage {
 struct Envelope {
     usage: Option<Fields>,
     /// Anthropic's `message_start` event carries its usage in the message.
-    message: Option<Message>,
+    message: Option<Nested>,
+    /// The Responses API's `response.completed` event carries it in the response.
+    response: Option<Nested>,
 }
 
-/// A top-level `message`: an object that may hold a usage, or anything else (an error's
-/// text), which must not make the rest of the document unreadable.
+/// A top-level `message` or `response`: an object that may hold a usage, or anything
+/// else (an error's text), which must not make the rest of the document unreadable.
 #[derive(Deserialize)]
 #[serde(untagged)]
-enum Message {
+enum Nested {
     Object { usage: Option<Fields> },
     Other(serde::de::IgnoredAny),
 }
@@ -48,19 +51,18 @@ struct Counts {
 }
 
 impl Counts {
-    /// The counts in a JSON document: its `usage`, else its `message.usage`.
+    /// The counts in a JSON document: its `usage`, else its `message.usage` or
+    /// `response.usage`.
     fn of(body: &[u8]) -> Option<Self> {
         let envelope = serde_json::from_slice::<Envelope>(body).ok()?;
-        let fields = match (envelope.usage, envelope.message) {
-            (Some(fields), _)
-            | (
-                None,
-                Some(Message::Object {
-                    usage: Some(fields),
-                }),
-            ) => fields,
-            _ => return None,
+        let nested = |n: Option<Nested>| match n {
+            Some(Nested::Object { usage }) => usage,
+            _ => None,
         };
+        let fields = envelope
+            .usage
+            .or_else(|| nested(envelope.message))
+            .or_else(|| nested(envelope.response))?;
         Some(Self {
             input: fields.prompt_tokens.or(fields.input_tokens),
             output: fields.completion_tokens.or(fields.output_tokens),
@@ -113,11 +115,12 @@ pub(crate) struct SseScanner {
     text_bytes: u64,
 }
 
-/// Bytes of the string values of `"content"` and `"text"` fields in one event's JSON,
+/// Bytes of the string values of `"content"`, `"text"` and `"delta"` fields in one
+/// event's JSON (chat deltas, Anthropic's text deltas, the Responses API's text deltas),
 /// escapes counted as written: a cheap stand-in for the text generated, without parsing.
 fn text_bytes(data: &[u8]) -> u64 {
     let mut total = 0u64;
-    for field in [&b"\"content\":"[..], &b"\"text\":"[..]] {
+    for field in [&b"\"content\":"[..], b"\"text\":", b"\"delta\":"] {
         let mut rest = data;
         while let Some(at) = rest.windows(field.len()).position(|w| w == field) {
             rest = &rest[at + field.len()..];
@@ -282,6 +285,32 @@ mod tests {
         }
     }
 
+    /// The Responses API's stream: usage only in `response.completed`'s response.
+    #[test]
+    fn sse_usage_in_the_completed_response() {
+        let stream = concat!(
+            "event: response.created\n",
+            "data: {\"type\":\"response.created\",\"response\":{\"id\":\"resp_1\",",
+            "\"status\":\"in_progress\",\"usage\":null}}\n\n",
+            "event: response.output_text.delta\n",
+            "data: {\"type\":\"response.output_text.delta\",\"delta\":\"Hi\"}\n\n",
+            "event: response.completed\n",
+            "data: {\"type\":\"response.completed\",\"response\":{\"id\":\"resp_1\",",
+            "\"status\":\"completed\",\"usage\":{\"input_tokens\":12,\"output_tokens\":5,",
+            "\"total_tokens\":17}}}\n\n",
+        )
+        .as_bytes();
+        let mut scanner = SseScanner::default();
+        scanner.feed(stream);
+        assert_eq!(
+            scanner.usage(),
+            Some(Usage {
+                input: 12,
+                output: 5
+            })
+        );
+    }
+
     #[test]
     fn generated_text_is_estimated_from_its_bytes() {
         let mut scanner = SseScanner::default();
@@ -296,6 +325,15 @@ mod tests {
         assert_eq!(scanner.estimated_output(), 7);
         assert_eq!(scanner.usage(), None);
         assert_eq!(text_bytes(b"{\"content\":null}"), 0);
+        assert_eq!(
+            text_bytes(b"{\"type\":\"response.output_text.delta\",\"delta\":\"Hi there\"}"),
+            8
+        );
+        assert_eq!(
+            text_bytes(b"{\"delta\":{\"content\":\"Hi\"}}"),
+            2,
+            "counted once"
+        );
         assert_eq!(text_bytes(b"{\"content\":\"cut"), 3);
     }
 
