@@ -305,6 +305,7 @@ async fn proxy(
                 &state.log,
                 caller.key_id(),
                 &model.name,
+                &costs(&demand, reserved.unwrap_or_default()),
             ));
         }
     }

@@ -161,6 +161,33 @@ async fn usage_beyond_the_reservation_is_charged_and_tpm_then_rejects() {
     assert_eq!(r.status, 200);
 }
 
+/// A reservation larger than the whole TPM can never be admitted: its 429 says so and
+/// what it asked for, not the provider's "slow down", and it consumes nothing.
+#[tokio::test]
+async fn a_request_larger_than_its_limit_is_told_it_can_never_fit() {
+    let h = start().await;
+    let r = h
+        .post("/v1/chat/completions", Some(KEY), &chat(5_000, false), &[])
+        .await;
+    assert_eq!(r.status, 429);
+    let error = &r.json()["error"];
+    assert_eq!(error["type"], "request_too_large");
+    let message = error["message"].as_str().unwrap();
+    // max_tokens plus the prompt estimate, a quarter of the body's bytes
+    let needs = 5_000 + chat(5_000, false).len().div_ceil(4);
+    assert!(
+        message.starts_with(&format!(
+            "request too large for chat-model: it needs {needs} tokens"
+        )) && message.contains("allows 1000 tokens per minute at most"),
+        "{message}"
+    );
+    assert_eq!(r.header("x-ratelimit-remaining-tokens"), "1000");
+    let r = h
+        .post("/v1/chat/completions", Some(KEY), &chat(900, false), &[])
+        .await;
+    assert_eq!(r.status, 200, "a request that fits still does");
+}
+
 #[tokio::test]
 async fn the_usage_event_of_a_stream_settles_it() {
     let h = start().await;
