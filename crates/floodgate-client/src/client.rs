@@ -228,7 +228,7 @@ impl Client {
                         p.observe(t, &limits, Instant::now(), wall);
                     }
                     self.note_allowed(&limits);
-                    if !retryable(status) {
+                    if !retryable(status) || never_fits(status, &body) {
                         return Ok(ApiResponse {
                             status,
                             headers,
@@ -293,6 +293,24 @@ async fn exchange(
 /// 429, and the 5xx that mean "try again" (not 501, 505, ...).
 fn retryable(status: StatusCode) -> bool {
     matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504)
+}
+
+/// A 429 for a request larger than the limit allows at all (floodgate's
+/// `request_too_large`): no wait makes it fit, so it is the caller's to see, not to retry.
+fn never_fits(status: StatusCode, body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        error: Option<Error>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Error {
+        r#type: Option<String>,
+    }
+    status == StatusCode::TOO_MANY_REQUESTS
+        && serde_json::from_slice::<Answer>(body)
+            .ok()
+            .and_then(|a| a.error?.r#type)
+            .is_some_and(|t| t == "request_too_large")
 }
 
 /// The reset of a rolling limit reported spent, for a 429 without `Retry-After`.

@@ -2,7 +2,8 @@
 //! few clients manage: it paces requests from the rate-limit headers so that in steady
 //! state none meets a 429, retries 429, 5xx and connection failures with full-jitter
 //! exponential backoff while honouring `Retry-After`, never retries a spent daily or
-//! monthly quota, and runs thousands of jobs under a concurrency and a rate cap.
+//! monthly quota nor a request larger than its limit allows at all, and runs thousands
+//! of jobs under a concurrency and a rate cap.
 //!
 //! # Layout
 //! - `headers`: every rate-limit header convention floodgate emits, read into

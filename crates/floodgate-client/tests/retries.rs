@@ -1,5 +1,6 @@
 //! Retries over real sockets: Retry-After waited in full, 503s and refused connections
-//! ridden out, retries that run out, answers not worth retrying.
+//! ridden out, retries that run out, answers not worth retrying (a request larger than
+//! its limit among them).
 
 mod support;
 
@@ -159,5 +160,26 @@ async fn answers_not_worth_retrying_come_back_at_once() {
         let r = client.send(&job()).await.unwrap();
         assert_eq!((r.status.as_u16(), r.attempts), (status, 1));
     }
+    assert_eq!(client.stats().retries, 0);
+}
+
+/// provider-c's TPM is 5,000,000 for the standard key: a reservation past it is answered
+/// `request_too_large` by the gateway, which no wait mends, so it comes back at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_larger_than_its_limit_comes_back_at_once() {
+    let servers = support::gateway(example("provider-c")).await;
+    let client = Client::builder(&servers.base)
+        .key("sk-demo-standard")
+        .retry(quick(3))
+        .build()
+        .unwrap();
+    let request = ApiRequest::post(
+        "/api/v1/chat/completions",
+        json!({"model": "llama-3.2-3b", "max_tokens": 9_000_000, "messages": []}),
+    );
+    let r = client.send(&request).await.unwrap();
+    assert_eq!((r.status.as_u16(), r.attempts), (429, 1));
+    let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(body["error"]["type"], "request_too_large");
     assert_eq!(client.stats().retries, 0);
 }
