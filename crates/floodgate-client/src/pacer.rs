@@ -111,9 +111,11 @@ impl Rate {
     }
 }
 
-/// A quota's last report.
-#[derive(Debug)]
+/// What the answers have said of a quota in its current period.
+#[derive(Debug, Clone, Copy)]
 struct Quota {
+    limit: u64,
+    /// The least any answer of the period reported left.
     remaining: u64,
     /// When it resets, if the headers said.
     resets: Option<(Instant, SystemTime)>,
@@ -261,12 +263,23 @@ impl Pacer {
                     .reset_in
                     .or(limits.retry_after.filter(|_| r.remaining == 0))
                     .map(|d| (now + d, wall + d));
+                // Answers arrive in any order, but within a period a quota only falls:
+                // one decided before another that spent the last unit, arriving after
+                // it, must not bring that unit back. So a reading of the same limit,
+                // before the reset known, counts only if it reports less; a new limit (a
+                // tier change) or a passed reset starts afresh.
+                let current = route
+                    .quotas
+                    .get(&r.name)
+                    .copied()
+                    .filter(|q| q.limit == r.limit && q.resets.is_none_or(|(at, _)| now < at));
+                let remaining = current.map_or(r.remaining, |q| q.remaining.min(r.remaining));
                 // An answer that says nothing is left but not when it resets (classic
                 // headers on a success) keeps a reset an earlier refusal announced.
-                let known = route.quotas.get(&r.name).and_then(|q| q.resets);
-                let resets = resets.or(known.filter(|_| r.remaining == 0));
+                let resets = resets.or(current.and_then(|q| q.resets).filter(|_| remaining == 0));
                 let quota = Quota {
-                    remaining: r.remaining,
+                    limit: r.limit,
+                    remaining,
                     resets,
                 };
                 route.quotas.insert(r.name.clone(), quota);

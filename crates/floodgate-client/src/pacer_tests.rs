@@ -185,6 +185,40 @@ fn a_spent_quota_fails_fast_until_its_reset() {
     go(&p, t0 + Duration::from_secs(3601));
 }
 
+/// An answer decided before the one that spent the quota, arriving after it, does not
+/// reopen it; a new limit (a tier change) does, as does the reset passing.
+#[test]
+fn a_late_answer_does_not_bring_back_a_spent_quota() {
+    let p = Pacer::default();
+    let t0 = Instant::now();
+    let day = |limit: u64, remaining: u64, reset_secs: Option<u64>| Reading {
+        reset_in: reset_secs.map(Duration::from_secs),
+        ..reading("day", limit, remaining, 86_400_000)
+    };
+    let observe = |ticket: &Ticket, reading: Reading, at: Instant| {
+        p.observe(ticket, &headers(vec![reading]), at, SystemTime::now());
+    };
+    let probe = go(&p, t0);
+    observe(&probe, day(100, 5, Some(3600)), t0);
+    let (first, second, third) = (go(&p, t0), go(&p, t0), go(&p, t0));
+    observe(&second, day(100, 0, Some(3600)), t0);
+    observe(&first, day(100, 1, None), t0);
+    assert!(
+        p.try_admit("r", Cost::default(), t0).is_err(),
+        "the late answer reopened a spent quota"
+    );
+    observe(&third, day(1_000, 900, None), t0);
+    go(&p, t0);
+
+    let left = || p.routes.lock().unwrap()["r"].quotas["day"].remaining;
+    let spent = go(&p, t0);
+    observe(&spent, day(1_000, 0, Some(10)), t0);
+    let next_day = t0 + Duration::from_secs(11);
+    let fresh = go(&p, next_day);
+    observe(&fresh, day(1_000, 999, None), next_day);
+    assert_eq!(left(), 999, "the reset passed: a new period");
+}
+
 /// Eight requests in flight, answers after a 3 ms round trip (decided at 1 ms), against a
 /// server whose key another client also spends from at the start: no 429, and at least
 /// 95% of the allowed rate once the burst is spent.
