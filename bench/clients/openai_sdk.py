@@ -241,6 +241,21 @@ def unknown_key(client: openai.OpenAI) -> str:
     raise CheckFailed("no error")
 
 
+def request_too_large(client: openai.OpenAI) -> str:
+    # provider-c's standard TPM is 5,000,000: a reservation past it can never fit
+    try:
+        client.with_options(max_retries=0).chat.completions.create(
+            model=CHAT_MODEL, messages=MESSAGES, max_tokens=9_000_000
+        )
+    except openai.RateLimitError as e:
+        expect(e.status_code == 429, f"status {e.status_code}")
+        body = e.body if isinstance(e.body, dict) else {}
+        expect(body.get("type") == "request_too_large", f"body {e.body}")
+        expect("request too large" in e.message, e.message)
+        return f"RateLimitError: {e.message[:60]}..."
+    raise CheckFailed("no error")
+
+
 def transcription_without_model(client: openai.OpenAI) -> str:
     # The SDK requires a model, so send the multipart body by hand through its client.
     try:
@@ -293,6 +308,7 @@ MAIN_CHECKS = [
     raw_headers,
     unknown_model,
     unknown_key,
+    request_too_large,
     transcription_without_model,
 ]
 
