@@ -227,6 +227,18 @@ mod tests {
         assert_eq!(from_json(b"not json"), None);
     }
 
+    /// Feeds `stream` whole and cut in pieces of several sizes: each way must read
+    /// `want`.
+    fn assert_sse_usage(stream: &[u8], want: Usage) {
+        for split in [1, 7, 13, 50, stream.len()] {
+            let mut scanner = SseScanner::default();
+            for chunk in stream.chunks(split) {
+                scanner.feed(chunk);
+            }
+            assert_eq!(scanner.usage(), Some(want), "in pieces of {split}");
+        }
+    }
+
     #[test]
     fn sse_usage_across_chunk_boundaries() {
         let stream = concat!(
@@ -235,20 +247,13 @@ mod tests {
             "data: [DONE]\n\n"
         )
         .as_bytes();
-        for split in [1, 7, 50, stream.len()] {
-            let mut scanner = SseScanner::default();
-            for chunk in stream.chunks(split) {
-                scanner.feed(chunk);
-            }
-            assert_eq!(
-                scanner.usage(),
-                Some(Usage {
-                    input: 9,
-                    output: 4
-                }),
-                "{split}"
-            );
-        }
+        assert_sse_usage(
+            stream,
+            Usage {
+                input: 9,
+                output: 4,
+            },
+        );
     }
 
     /// Anthropic's Messages stream: the input in `message_start`'s message, the output
@@ -269,20 +274,13 @@ mod tests {
             "data: {\"type\":\"message_stop\"}\n\n",
         )
         .as_bytes();
-        for split in [1, 13, stream.len()] {
-            let mut scanner = SseScanner::default();
-            for chunk in stream.chunks(split) {
-                scanner.feed(chunk);
-            }
-            assert_eq!(
-                scanner.usage(),
-                Some(Usage {
-                    input: 25,
-                    output: 15
-                }),
-                "{split}"
-            );
-        }
+        assert_sse_usage(
+            stream,
+            Usage {
+                input: 25,
+                output: 15,
+            },
+        );
     }
 
     /// The Responses API's stream: usage only in `response.completed`'s response.
@@ -300,14 +298,12 @@ mod tests {
             "\"total_tokens\":17}}}\n\n",
         )
         .as_bytes();
-        let mut scanner = SseScanner::default();
-        scanner.feed(stream);
-        assert_eq!(
-            scanner.usage(),
-            Some(Usage {
+        assert_sse_usage(
+            stream,
+            Usage {
                 input: 12,
-                output: 5
-            })
+                output: 5,
+            },
         );
     }
 

@@ -5,7 +5,7 @@
 
 mod support;
 
-use floodgate_core::{Costs, LeaseId, Limit, Scope, Unit, Window, NANOS_PER_SEC};
+use floodgate_core::{Costs, Decision, LeaseId, Limit, Scope, Unit, Window, NANOS_PER_SEC};
 use floodgate_redis::{RedisConfig, RedisStore};
 use floodgate_store::{DecideRequest, Store, StoreError, Subjects};
 use std::sync::Arc;
@@ -29,6 +29,28 @@ async fn single() -> (RedisServer, Arc<RedisStore>) {
         .await
         .unwrap();
     (server, Arc::new(store))
+}
+
+/// Caller `i`'s decision for `key` of account `acct` (whose admin records stand at
+/// generation 3): every third caller resolved its limits under generation 2, and is stale.
+async fn decide_at_generation(
+    store: &RedisStore,
+    key: &str,
+    limits: &[Limit],
+    i: u64,
+) -> (u64, Result<Decision, StoreError>) {
+    let request = DecideRequest {
+        subjects: Subjects {
+            key,
+            account: "acct",
+        },
+        limits,
+        costs: &Costs::one_request(),
+        lease: LeaseId(i),
+        abuse: None,
+    };
+    let generation = if i.is_multiple_of(3) { 2 } else { 3 };
+    (generation, store.decide_at(&request, generation).await)
 }
 
 fn key_name(i: usize) -> String {
@@ -164,19 +186,7 @@ async fn a_stale_decision_in_a_batch_takes_nothing_and_leaves_the_others_be() {
         let (store, limits) = (Arc::clone(&store), Arc::clone(&limits));
         tasks.push(tokio::spawn(async move {
             let key = key_name(usize::try_from(i % 5).unwrap());
-            let request = DecideRequest {
-                subjects: Subjects {
-                    key: &key,
-                    account: "acct",
-                },
-                limits: &limits,
-                costs: &Costs::one_request(),
-                lease: LeaseId(i),
-                abuse: None,
-            };
-            // Every third caller resolved its limits under an older generation.
-            let generation = if i % 3 == 0 { 2 } else { 3 };
-            (generation, store.decide_at(&request, generation).await)
+            decide_at_generation(&store, &key, &limits, i).await
         }));
     }
     let (mut stale, mut admitted) = (0, 0);
@@ -232,23 +242,8 @@ async fn decisions_sent_packed_and_unpacked_share_a_call() {
         let limits = Arc::clone(if i % 2 == 0 { &wide } else { &narrow });
         let store = Arc::clone(&store);
         tasks.push(tokio::spawn(async move {
-            let request = DecideRequest {
-                subjects: Subjects {
-                    key: "k",
-                    account: "acct",
-                },
-                limits: &limits,
-                costs: &Costs::one_request(),
-                lease: LeaseId(i),
-                abuse: None,
-            };
-            // every third caller resolved its limits under an older generation
-            let generation = if i % 3 == 0 { 2 } else { 3 };
-            (
-                i % 2 == 0,
-                generation,
-                store.decide_at(&request, generation).await,
-            )
+            let (generation, decided) = decide_at_generation(&store, "k", &limits, i).await;
+            (i % 2 == 0, generation, decided)
         }));
     }
     let (mut stale, mut wide_admitted, mut admitted) = (0, 0, 0);
