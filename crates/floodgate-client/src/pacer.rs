@@ -115,7 +115,8 @@ impl Rate {
 #[derive(Debug, Clone, Copy)]
 struct Quota {
     limit: u64,
-    /// The least any answer of the period reported left.
+    /// The least any answer of the period reported left (the latest reading, while no
+    /// reset is known).
     remaining: u64,
     /// When it resets, if the headers said.
     resets: Option<(Instant, SystemTime)>,
@@ -265,14 +266,16 @@ impl Pacer {
                     .map(|d| (now + d, wall + d));
                 // Answers arrive in any order, but within a period a quota only falls:
                 // one decided before another that spent the last unit, arriving after
-                // it, must not bring that unit back. So a reading of the same limit,
-                // before the reset known, counts only if it reports less; a new limit (a
-                // tier change) or a passed reset starts afresh.
+                // it, must not bring that unit back. So while a known period runs (its
+                // reset ahead), a reading of the same limit counts only if it reports
+                // less; a new limit (a tier change) or a passed reset starts afresh. A
+                // period whose reset nobody stated cannot be told from the next, so its
+                // latest reading stands (it blocks nothing without a reset anyway).
                 let current = route
                     .quotas
                     .get(&r.name)
                     .copied()
-                    .filter(|q| q.limit == r.limit && q.resets.is_none_or(|(at, _)| now < at));
+                    .filter(|q| q.limit == r.limit && q.resets.is_some_and(|(at, _)| now < at));
                 let remaining = current.map_or(r.remaining, |q| q.remaining.min(r.remaining));
                 // An answer that says nothing is left but not when it resets (classic
                 // headers on a success) keeps a reset an earlier refusal announced.
