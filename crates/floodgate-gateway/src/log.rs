@@ -18,6 +18,9 @@ pub struct Rejection {
     pub model: Arc<str>,
     /// The limit that tripped; `None` for an abuse block.
     pub limit: Option<Limit>,
+    /// Whether the request was larger than that limit allows at all
+    /// (`request_too_large`), rather than over what was left of it.
+    pub too_large: bool,
     /// The HTTP status answered.
     pub status: u16,
     /// The wait announced to the client.
@@ -94,6 +97,7 @@ mod tests {
             at: t,
             model: "m".into(),
             limit: None,
+            too_large: false,
             status: 429,
             retry_after: 1,
         }

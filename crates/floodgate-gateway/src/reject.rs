@@ -35,13 +35,14 @@ pub(crate) fn rejection(
         DenialReason::Limit(i) => resolved.limits.get(i),
         DenialReason::Blocked => None,
     };
+    let oversized = tripped.filter(|_| denial.retry_after.is_none());
     let body = match (denial.reason, &config.abuse) {
         (DenialReason::Blocked, Some(abuse)) => error_body("abuse_blocked", &abuse.message),
         (DenialReason::Blocked, None) => error_body(
             "abuse_blocked",
             "too many failed requests; this key is blocked for a while",
         ),
-        (DenialReason::Limit(_), _) => match tripped.filter(|_| denial.retry_after.is_none()) {
+        (DenialReason::Limit(_), _) => match oversized {
             Some(limit) => error_body(
                 "request_too_large",
                 &too_large(limit, costs.get(limit.unit), model),
@@ -73,6 +74,7 @@ pub(crate) fn rejection(
             at: decision.at,
             model: Arc::clone(model),
             limit: tripped.cloned(),
+            too_large: oversized.is_some(),
             status: StatusCode::TOO_MANY_REQUESTS.as_u16(),
             retry_after: wait,
         },

@@ -145,7 +145,11 @@ fn rejection_json(r: &Rejection) -> Value {
         "timestamp": rfc3339(r.at),
         "unix": r.at / NANOS_PER_SEC,
         "model": &*r.model,
-        "reason": if r.limit.is_some() { "rate_limit" } else { "abuse_block" },
+        "reason": match (&r.limit, r.too_large) {
+            (Some(_), true) => "request_too_large",
+            (Some(_), false) => "rate_limit",
+            (None, _) => "abuse_block",
+        },
         "limit": r.limit.as_ref().map(|l| {
             let mut v = limit_json(l);
             if let Value::Object(map) = &mut v {

@@ -182,6 +182,8 @@ async fn a_request_larger_than_its_limit_is_told_it_can_never_fit() {
         "{message}"
     );
     assert_eq!(r.header("x-ratelimit-remaining-tokens"), "1000");
+    let logs = h.get("/api/v1/api_keys/rate_limit_logs", KEY).await.json();
+    assert_eq!(logs["data"][0]["reason"], "request_too_large");
     let r = h
         .post("/v1/chat/completions", Some(KEY), &chat(900, false), &[])
         .await;
