@@ -48,6 +48,11 @@ account = "a"
 method = "POST"
 path = "/v1/chat/completions"
 model_field = "model"
+
+[[routes]]
+method = "POST"
+path = "/v1/messages"
+model_field = "model"
 "#,
         KeyHash::of(KEY).to_hex()
     ))
@@ -207,6 +212,39 @@ async fn the_usage_event_of_a_stream_settles_it() {
         .expect("a usage event")["usage"]
         .clone();
     wait_for_used(&h, total(&usage)).await;
+}
+
+/// An Anthropic-style stream (the mock's `/v1/messages`) states the input tokens in
+/// `message_start` and the output tokens in `message_delta`: the request is settled to
+/// both, not to the output alone.
+#[tokio::test]
+async fn an_anthropic_style_stream_settles_its_input_and_its_output() {
+    let h = start().await;
+    let r = h
+        .post("/v1/messages", Some(KEY), &chat(200, true), &[])
+        .await;
+    assert_eq!(r.status, 200);
+    let text = String::from_utf8_lossy(&r.body).into_owned();
+    let events: Vec<Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str(d).ok())
+        .collect();
+    let of = |kind: &str| {
+        events
+            .iter()
+            .find(|e| e["type"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} event in {text}"))
+            .clone()
+    };
+    let input = of("message_start")["message"]["usage"]["input_tokens"]
+        .as_u64()
+        .unwrap();
+    let output = of("message_delta")["usage"]["output_tokens"]
+        .as_u64()
+        .unwrap();
+    assert!(input > 1 && output > 1, "{input} and {output}");
+    wait_for_used(&h, input + output).await;
 }
 
 #[tokio::test]

@@ -124,7 +124,21 @@ fn streamed(
         events.push_back(chunk(json!([]), usage.clone()));
     }
     events.push_back("[DONE]".to_owned());
+    spread(
+        state,
+        events
+            .into_iter()
+            .map(|data| Event::default().data(data))
+            .collect(),
+    )
+}
 
+/// `events` as a stream that sends them one [`crate::MockOptions::stream_interval`]
+/// apart, recording in the stats whether the client stayed to the end.
+pub(crate) fn spread(
+    state: SharedState,
+    events: VecDeque<Event>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let interval = state.options.stream_interval;
     let guard = StreamGuard {
         state,
@@ -136,17 +150,17 @@ fn streamed(
             if !first {
                 tokio::time::sleep(interval).await;
             }
-            let data = events.pop_front()?;
+            let event = events.pop_front()?;
             if events.is_empty() {
                 guard.completed = true;
             }
-            Some((Ok(Event::default().data(data)), (events, guard, false)))
+            Some((Ok(event), (events, guard, false)))
         },
     );
     Sse::new(events)
 }
 
-fn omit_usage(headers: &HeaderMap) -> bool {
+pub(crate) fn omit_usage(headers: &HeaderMap) -> bool {
     headers
         .get(USAGE_HEADER)
         .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"omit"))

@@ -8,6 +8,7 @@
 //! | path | answer |
 //! | --- | --- |
 //! | `.../chat/completions`, `.../completions` | OpenAI-shaped completion with `usage`; `"stream": true` streams SSE chunks, usage in the last one before `data: [DONE]` |
+//! | `.../messages` | Anthropic-shaped message with `usage`; `"stream": true` streams named SSE events, the input tokens in `message_start`, the output tokens in `message_delta` |
 //! | `...embeddings...` | one vector per input, with `usage`; base64 little-endian `f32`s when `encoding_format` is `base64` |
 //! | `...speech...`, `.../tts`, `...2audio...`, `...music...` | audio bytes with an audio content type |
 //! | `...transcriptions...`, `...translations...`, `...2txt...` | `{"text": ...}` naming the uploaded file and its size; a form's `response_format` `text`, `srt`, `vtt` or `verbose_json` is honoured; a form without a file is a 400 |
@@ -29,7 +30,8 @@
 //! - `route`: which kind of endpoint a method and path stand for.
 //! - `control`: the middleware that counts, reads the body, delays and fails on request.
 //! - `stats`: per-path counters and the `/mock/stats` endpoint.
-//! - `chat`, `tokens`: chat completions, JSON and SSE, and the token arithmetic behind them.
+//! - `chat`, `messages`, `tokens`: chat completions (OpenAI-shaped) and messages
+//!   (Anthropic-shaped), JSON and SSE, and the token arithmetic behind them.
 //! - `media`: images, embeddings, speech and transcriptions.
 //! - `form`: `multipart/form-data` bodies, their text fields read like JSON fields.
 //! - `jobs`: async jobs, submitted and polled.
@@ -41,6 +43,7 @@ mod error;
 mod form;
 mod jobs;
 mod media;
+mod messages;
 mod route;
 mod stats;
 mod tokens;

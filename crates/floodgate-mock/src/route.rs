@@ -15,6 +15,8 @@ use serde_json::Value;
 pub(crate) enum Endpoint {
     /// A chat or text completion.
     Chat,
+    /// An Anthropic-style message.
+    Messages,
     /// Embedding vectors.
     Embeddings,
     /// Text to speech.
@@ -46,6 +48,8 @@ pub(crate) fn classify(method: &Method, path: &str, query: Option<&str>) -> Endp
     let path = path.to_ascii_lowercase();
     if path.ends_with("/completions") {
         Endpoint::Chat
+    } else if path.ends_with("/messages") {
+        Endpoint::Messages
     } else if path.contains("embedding") {
         Endpoint::Embeddings
     } else if ["speech", "/tts", "2audio", "music"]
@@ -91,6 +95,7 @@ pub(crate) async fn dispatch(
     };
     match classify(&method, uri.path(), uri.query()) {
         Endpoint::Chat => crate::chat::complete(&state, &headers, &json, body.len()),
+        Endpoint::Messages => crate::messages::create(&state, &headers, &json, body.len()),
         Endpoint::Embeddings => crate::media::embeddings(&state, &json),
         Endpoint::Speech => crate::media::speech(&json),
         Endpoint::Transcription => crate::media::transcription(&json, files.as_deref(), body.len()),
@@ -112,6 +117,7 @@ mod tests {
     fn provider_paths_map_to_their_kind() {
         assert_eq!(post("/api/v1/chat/completions"), Endpoint::Chat);
         assert_eq!(post("/v1/completions"), Endpoint::Chat);
+        assert_eq!(post("/v1/messages"), Endpoint::Messages);
         assert_eq!(post("/api/v1/embeddings"), Endpoint::Embeddings);
         assert_eq!(post("/api/v1/audio/speech"), Endpoint::Speech);
         assert_eq!(
