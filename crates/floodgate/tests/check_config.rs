@@ -25,6 +25,30 @@ fn broken(name: &str, text: &str) -> PathBuf {
     path
 }
 
+/// The configs the bench and client-check scripts start floodgate with: no test runs
+/// those scripts, so this keeps their configs from going stale unnoticed.
+#[test]
+fn every_bench_and_client_check_config_passes() {
+    let bench = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../bench");
+    let mut checked = 0;
+    for dir in [bench.clone(), bench.join("clients")] {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let out = check_config(&path);
+                assert!(
+                    out.status.success(),
+                    "{}: {}",
+                    path.display(),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 5, "only {checked} configs found under bench/");
+}
+
 #[test]
 fn every_example_passes_and_prints_its_summary() {
     let expected = [
