@@ -20,28 +20,18 @@ import argparse
 import json
 import sys
 import time
-import traceback
 import urllib.request
 from pathlib import Path
 
 import anthropic
 
 import demo
-from demo import REPO
+from demo import REPO, CheckFailed, expect
 
 BASE_URL = "http://127.0.0.1:8080"
 KEY = "sk-demo-anthropic"
 MODEL = "claude-mock"
 MESSAGES = [{"role": "user", "content": "Say hello to the lighthouse keeper."}]
-
-
-class CheckFailed(Exception):
-    """A check saw something other than what a client of the real API would."""
-
-
-def expect(condition: bool, message: str) -> None:
-    if not condition:
-        raise CheckFailed(message)
 
 
 def tokens_settled() -> int:
@@ -132,16 +122,7 @@ def main() -> int:
     proc = demo.start(args.floodgate, config)
     try:
         client = anthropic.Anthropic(base_url=BASE_URL, api_key=KEY, max_retries=0)
-        for check in CHECKS:
-            try:
-                print(f"PASS {check.__name__}: {check(client)}")
-                results.append(True)
-            except Exception as e:  # noqa: BLE001 - a failing check is reported, not raised
-                kind = "FAIL" if isinstance(e, CheckFailed) else "ERROR"
-                print(f"{kind} {check.__name__}: {type(e).__name__}: {e}")
-                if not isinstance(e, CheckFailed):
-                    traceback.print_exc(limit=3)
-                results.append(False)
+        demo.run(CHECKS, client, results)
     finally:
         demo.stop(proc)
     passed = sum(results)

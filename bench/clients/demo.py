@@ -1,4 +1,5 @@
-"""Starting and stopping `floodgate demo` for the client checks in this folder.
+"""Starting and stopping `floodgate demo` for the client checks in this folder, and the
+checks' shared reporting.
 
 The demo listens on fixed ports (the gateway on 127.0.0.1:8080, the mock model API on
 127.0.0.1:9000), so a check refuses to start while anything else holds them.
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,3 +59,28 @@ def stop(proc: subprocess.Popen) -> None:
     deadline = time.monotonic() + 10
     while (port_open(GATEWAY) or port_open(MOCK)) and time.monotonic() < deadline:
         time.sleep(0.1)
+
+
+class CheckFailed(Exception):
+    """A check saw something other than what a client of the real API would."""
+
+
+def expect(condition: bool, message: str) -> None:
+    if not condition:
+        raise CheckFailed(message)
+
+
+def run(checks, client, results: list[bool]) -> None:
+    """Runs each check with `client`, printing PASS, FAIL (a CheckFailed) or ERROR (any
+    other exception, with its traceback) and its detail, and appends whether it passed."""
+    for check in checks:
+        try:
+            detail = check(client)
+            print(f"PASS {check.__name__}: {detail}")
+            results.append(True)
+        except Exception as e:  # noqa: BLE001 - any failure of a check is reported, not raised
+            kind = "FAIL" if isinstance(e, CheckFailed) else "ERROR"
+            print(f"{kind} {check.__name__}: {type(e).__name__}: {e}")
+            if not isinstance(e, CheckFailed):
+                traceback.print_exc(limit=3)
+            results.append(False)

@@ -22,14 +22,13 @@ import json
 import struct
 import sys
 import time
-import traceback
 import wave
 from pathlib import Path
 
 import openai
 
 import demo
-from demo import REPO
+from demo import REPO, CheckFailed, expect
 
 BASE_URL = "http://127.0.0.1:8080/api/v1"
 KEY = "sk-demo-standard"
@@ -49,15 +48,6 @@ RATE_HEADERS = [
     "x-ratelimit-remaining-tokens",
     "x-ratelimit-reset-tokens",
 ]
-
-
-class CheckFailed(Exception):
-    """A check saw something other than what a client of the real API would."""
-
-
-def expect(condition: bool, message: str) -> None:
-    if not condition:
-        raise CheckFailed(message)
 
 
 def wav_bytes(seconds: float = 0.5, rate: int = 16_000) -> bytes:
@@ -351,20 +341,6 @@ TINY_CHECKS = [rate_limit_error, sdk_retry_waits]
 # --- harness ---------------------------------------------------------------------------
 
 
-def run(checks, client: openai.OpenAI, results: list[bool]) -> None:
-    for check in checks:
-        try:
-            detail = check(client)
-            print(f"PASS {check.__name__}: {detail}")
-            results.append(True)
-        except Exception as e:  # noqa: BLE001 - any failure of a check is reported, not raised
-            kind = "FAIL" if isinstance(e, CheckFailed) else "ERROR"
-            print(f"{kind} {check.__name__}: {type(e).__name__}: {e}")
-            if not isinstance(e, CheckFailed):
-                traceback.print_exc(limit=3)
-            results.append(False)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -382,7 +358,7 @@ def main() -> int:
         proc = demo.start(args.floodgate, config)
         try:
             client = openai.OpenAI(base_url=BASE_URL, api_key=KEY, timeout=60)
-            run(checks, client, results)
+            demo.run(checks, client, results)
         finally:
             demo.stop(proc)
     passed = sum(results)
