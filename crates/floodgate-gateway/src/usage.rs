@@ -113,6 +113,20 @@ pub(crate) struct SseScanner {
     /// Bytes of generated text seen in the events (`"content"` and `"text"` values), for
     /// an estimate when no usage arrives.
     text_bytes: u64,
+    /// The current event's data, its `data:` lines joined with line breaks as SSE
+    /// defines: a usage object written across several lines parses only whole. Each
+    /// line is also read alone, which is what streams that never end an event with an
+    /// empty line need.
+    event: Vec<u8>,
+    /// `data:` lines in the current event.
+    event_lines: u32,
+    /// Whether the current event grew past [`MAX_LINE`] and is no longer kept.
+    event_dropped: bool,
+}
+
+/// Whether `data` can hold a usage object.
+fn has_usage(data: &[u8]) -> bool {
+    data.windows(7).any(|w| w == b"\"usage\"")
 }
 
 /// Bytes of the string values of `"content"`, `"text"` and `"delta"` fields in one
@@ -167,17 +181,46 @@ impl SseScanner {
     }
 
     fn finish_line(&mut self) {
-        let Some(data) = self.line.strip_prefix(b"data:") else {
+        let line = self.line.strip_suffix(b"\r").unwrap_or(&self.line);
+        if line.is_empty() {
+            self.finish_event();
+            return;
+        }
+        let Some(data) = line.strip_prefix(b"data:") else {
             return;
         };
-        let data = data.strip_suffix(b"\r").unwrap_or(data);
         // Most events are content deltas: skip the parse unless usage can be in there.
-        if data.windows(7).any(|w| w == b"\"usage\"") {
+        if has_usage(data) {
             if let Some(counts) = Counts::of(data) {
                 self.counts.update(counts);
             }
         }
         self.text_bytes = self.text_bytes.saturating_add(text_bytes(data));
+        if !self.event_dropped {
+            if self.event_lines > 0 {
+                self.event.push(b'\n');
+            }
+            self.event
+                .extend_from_slice(data.strip_prefix(b" ").unwrap_or(data));
+            self.event_lines += 1;
+            if self.event.len() > MAX_LINE {
+                self.event_dropped = true;
+                self.event.clear();
+            }
+        }
+    }
+
+    /// An empty line ends an event: one of several `data:` lines is read whole (a single
+    /// line was read as it came).
+    fn finish_event(&mut self) {
+        if self.event_lines > 1 && !self.event_dropped && has_usage(&self.event) {
+            if let Some(counts) = Counts::of(&self.event) {
+                self.counts.update(counts);
+            }
+        }
+        self.event.clear();
+        self.event_lines = 0;
+        self.event_dropped = false;
     }
 
     /// Completion tokens the text seen so far amounts to, at about four bytes a token:
@@ -303,6 +346,29 @@ mod tests {
             Usage {
                 input: 12,
                 output: 5,
+            },
+        );
+    }
+
+    /// A usage object written across several `data:` lines of one event (SSE joins them
+    /// with line breaks) is read whole; so is an event whose lines end in CR LF.
+    #[test]
+    fn sse_usage_across_the_data_lines_of_one_event() {
+        let stream = concat!(
+            "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n",
+            "event: usage\r\n",
+            "data: {\"choices\": [],\r\n",
+            "data:  \"usage\": {\"prompt_tokens\": 7,\r\n",
+            "data:            \"completion_tokens\": 3}}\r\n",
+            "\r\n",
+            "data: [DONE]\n\n",
+        )
+        .as_bytes();
+        assert_sse_usage(
+            stream,
+            Usage {
+                input: 7,
+                output: 3,
             },
         );
     }
