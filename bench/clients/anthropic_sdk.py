@@ -16,12 +16,10 @@ status is 1 if any failed.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import anthropic
 
@@ -110,24 +108,12 @@ CHECKS = [create, stream, rate_limit_error, sdk_retry_waits]
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--floodgate", type=Path, default=demo.DEFAULT_BINARY, help="the binary"
+    return demo.main(
+        __doc__,
+        f"anthropic {anthropic.__version__}",
+        [(REPO / "bench/clients/anthropic.toml", CHECKS)],
+        lambda: anthropic.Anthropic(base_url=BASE_URL, api_key=KEY, max_retries=0),
     )
-    args = parser.parse_args()
-    print(f"anthropic {anthropic.__version__}, {args.floodgate}")
-    config = REPO / "bench/clients/anthropic.toml"
-    print(f"-- floodgate demo --config {config.relative_to(REPO)}")
-    results: list[bool] = []
-    proc = demo.start(args.floodgate, config)
-    try:
-        client = anthropic.Anthropic(base_url=BASE_URL, api_key=KEY, max_retries=0)
-        demo.run(CHECKS, client, results)
-    finally:
-        demo.stop(proc)
-    passed = sum(results)
-    print(f"{passed} passed, {len(results) - passed} failed")
-    return 0 if passed == len(results) else 1
 
 
 if __name__ == "__main__":

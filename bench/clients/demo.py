@@ -7,6 +7,7 @@ The demo listens on fixed ports (the gateway on 127.0.0.1:8080, the mock model A
 
 from __future__ import annotations
 
+import argparse
 import socket
 import subprocess
 import sys
@@ -84,3 +85,24 @@ def run(checks, client, results: list[bool]) -> None:
             if not isinstance(e, CheckFailed):
                 traceback.print_exc(limit=3)
             results.append(False)
+
+
+def main(doc: str, sdk: str, phases, make_client) -> int:
+    """Runs each phase's checks, a `(config, checks)` pair, against `floodgate demo` with
+    that config and a client from `make_client()`; `--floodgate PATH` picks the binary.
+    Prints a line per check and the tally; returns the exit status (1 if any failed)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--floodgate", type=Path, default=DEFAULT_BINARY, help="the binary")
+    args = parser.parse_args()
+    print(f"{sdk}, {args.floodgate}")
+    results: list[bool] = []
+    for config, checks in phases:
+        print(f"-- floodgate demo --config {config.relative_to(REPO)}")
+        proc = start(args.floodgate, config)
+        try:
+            run(checks, make_client(), results)
+        finally:
+            stop(proc)
+    passed = sum(results)
+    print(f"{passed} passed, {len(results) - passed} failed")
+    return 0 if passed == len(results) else 1

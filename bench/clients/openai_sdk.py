@@ -15,7 +15,6 @@ status is 1 if any failed.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import io
 import json
@@ -23,7 +22,6 @@ import struct
 import sys
 import time
 import wave
-from pathlib import Path
 
 import openai
 
@@ -342,28 +340,16 @@ TINY_CHECKS = [rate_limit_error, sdk_retry_waits]
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--floodgate", type=Path, default=demo.DEFAULT_BINARY, help="the binary"
-    )
-    args = parser.parse_args()
-    print(f"openai {openai.__version__}, {args.floodgate}")
-    results: list[bool] = []
     phases = [
         (REPO / "examples/provider-c.toml", MAIN_CHECKS),
         (REPO / "bench/clients/openai-tiny.toml", TINY_CHECKS),
     ]
-    for config, checks in phases:
-        print(f"-- floodgate demo --config {config.relative_to(REPO)}")
-        proc = demo.start(args.floodgate, config)
-        try:
-            client = openai.OpenAI(base_url=BASE_URL, api_key=KEY, timeout=60)
-            demo.run(checks, client, results)
-        finally:
-            demo.stop(proc)
-    passed = sum(results)
-    print(f"{passed} passed, {len(results) - passed} failed")
-    return 0 if passed == len(results) else 1
+    return demo.main(
+        __doc__,
+        f"openai {openai.__version__}",
+        phases,
+        lambda: openai.OpenAI(base_url=BASE_URL, api_key=KEY, timeout=60),
+    )
 
 
 if __name__ == "__main__":
