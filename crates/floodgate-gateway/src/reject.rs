@@ -83,12 +83,20 @@ pub(crate) fn rejection(
 }
 
 /// What a request that `limit` can never admit is told: what it asked for, and what the
-/// limit allows at most.
+/// limit allows at most (or, for a limit of 0, that it admits nothing).
 fn too_large(limit: &Limit, cost: u64, model: &str) -> String {
     let per = match limit.window {
         Window::Concurrent { .. } => "at once".to_owned(),
         window => format!("per {}", window.label()),
     };
+    if limit.max == 0 {
+        return format!(
+            "no request for {model} can be admitted: the {scope} limit allows no {unit} \
+             {per} (its maximum is 0); ask for a higher limit",
+            unit = limit.unit,
+            scope = limit.scope.as_str(),
+        );
+    }
     format!(
         "request too large for {model}: it needs {cost} {unit}, and the {scope} limit \
          allows {max} {unit} {per} at most; it can never be admitted as it is, so make \
@@ -121,5 +129,11 @@ mod tests {
             "m",
         );
         assert!(too_large(&jobs, 3, "video").contains("allows 2 concurrent_jobs at once"));
+        let none = Limit::new(Scope::Key, Unit::Images, Window::DAY, 0, "m");
+        assert_eq!(
+            too_large(&none, 1, "flux"),
+            "no request for flux can be admitted: the key limit allows no images per day \
+             (its maximum is 0); ask for a higher limit"
+        );
     }
 }
