@@ -89,6 +89,15 @@ async fn tokens_used(h: &Harness) -> u64 {
 }
 
 /// Waits for the background settlement to bring usage to `want`.
+/// The JSON data of a streamed answer's events (`data: [DONE]` and the like left out).
+fn sse_events(body: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(body)
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str(d).ok())
+        .collect()
+}
+
 async fn wait_for_used(h: &Harness, want: u64) {
     let deadline = Instant::now() + Duration::from_secs(3);
     loop {
@@ -203,11 +212,8 @@ async fn the_usage_event_of_a_stream_settles_it() {
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), "text/event-stream");
-    let text = String::from_utf8_lossy(&r.body).into_owned();
-    let usage = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+    let usage = sse_events(&r.body)
+        .into_iter()
         .find(|v| v["usage"].is_object())
         .expect("a usage event")["usage"]
         .clone();
@@ -224,17 +230,12 @@ async fn an_anthropic_style_stream_settles_its_input_and_its_output() {
         .post("/v1/messages", Some(KEY), &chat(200, true), &[])
         .await;
     assert_eq!(r.status, 200);
-    let text = String::from_utf8_lossy(&r.body).into_owned();
-    let events: Vec<Value> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .filter_map(|d| serde_json::from_str(d).ok())
-        .collect();
+    let events = sse_events(&r.body);
     let of = |kind: &str| {
         events
             .iter()
             .find(|e| e["type"] == kind)
-            .unwrap_or_else(|| panic!("no {kind} event in {text}"))
+            .unwrap_or_else(|| panic!("no {kind} event in {events:?}"))
             .clone()
     };
     let input = of("message_start")["message"]["usage"]["input_tokens"]

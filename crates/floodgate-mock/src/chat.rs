@@ -46,11 +46,7 @@ pub(crate) fn complete(
     let completion_tokens = tokens::completion_tokens(request, headers);
     let completion = Completion {
         id: format!("chatcmpl-mock-{}", state.next_id()),
-        model: request
-            .get("model")
-            .and_then(Value::as_str)
-            .unwrap_or("mock-model")
-            .to_owned(),
+        model: model_of(request),
         created: unix_now(),
         words: completion_words(completion_tokens).collect(),
         usage: (!omit_usage(headers)).then(|| {
@@ -158,6 +154,15 @@ pub(crate) fn spread(
         },
     );
     Sse::new(events)
+}
+
+/// The model a request names, or a stand-in, as the answer reports it.
+pub(crate) fn model_of(request: &Value) -> String {
+    request
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("mock-model")
+        .to_owned()
 }
 
 pub(crate) fn omit_usage(headers: &HeaderMap) -> bool {

@@ -10,7 +10,7 @@
 //! stream. Token counts are the chat completions' (`tokens.rs`), `x-mock-usage: omit`
 //! leaves usage out.
 
-use crate::chat::{omit_usage, spread};
+use crate::chat::{model_of, omit_usage, spread};
 use crate::tokens::{self, completion_words};
 use crate::SharedState;
 use axum::http::HeaderMap;
@@ -33,11 +33,7 @@ pub(crate) fn create(
     let output = tokens::completion_tokens(request, headers);
     let usage = !omit_usage(headers);
     let id = format!("msg_mock_{}", state.next_id());
-    let model = request
-        .get("model")
-        .and_then(Value::as_str)
-        .unwrap_or("mock-model")
-        .to_owned();
+    let model = model_of(request);
     let words: Vec<&str> = completion_words(output).collect();
     if request.get("stream").and_then(Value::as_bool) != Some(true) {
         let mut message = json!({

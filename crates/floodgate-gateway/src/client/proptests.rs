@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use proptest::prelude::*;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
 /// How an answer's body is framed.
@@ -151,13 +151,8 @@ async fn raw(bytes: Vec<u8>, cuts: Vec<usize>, close: bool) -> Authority {
     let authority = listener.local_addr().unwrap().to_string().parse().unwrap();
     tokio::spawn(async move {
         let (mut tcp, _) = listener.accept().await.unwrap();
-        let mut head = Vec::new();
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-            let mut chunk = [0; 1024];
-            match tcp.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => head.extend_from_slice(&chunk[..n]),
-            }
+        if !super::tests::read_head(&mut tcp).await {
+            return;
         }
         let mut ends: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
         ends.push(bytes.len());

@@ -237,6 +237,20 @@ async fn a_body_dropped_early_closes_its_connection() {
     assert_eq!(accepted.load(Ordering::SeqCst), 2);
 }
 
+/// Reads from `tcp` until a request head has ended: false if the connection ended (or
+/// failed) first.
+pub(super) async fn read_head(tcp: &mut tokio::net::TcpStream) -> bool {
+    let mut head = Vec::new();
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let mut chunk = [0; 4096];
+        match tcp.read(&mut chunk).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => head.extend_from_slice(&chunk[..n]),
+        }
+    }
+    true
+}
+
 /// An upstream that reads only the request head, refuses the upload at once and then
 /// neither reads the rest nor closes (as a server that has stopped reading does).
 async fn refusing_upstream() -> Authority {
@@ -244,12 +258,7 @@ async fn refusing_upstream() -> Authority {
     let authority = listener.local_addr().unwrap().to_string().parse().unwrap();
     tokio::spawn(async move {
         let (mut tcp, _) = listener.accept().await.unwrap();
-        let mut buf = Vec::new();
-        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-            let mut chunk = [0; 4096];
-            let n = tcp.read(&mut chunk).await.unwrap();
-            buf.extend_from_slice(&chunk[..n]);
-        }
+        assert!(read_head(&mut tcp).await, "a request head");
         tcp.write_all(b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 8\r\n\r\ntoo big!")
             .await
             .unwrap();
