@@ -69,12 +69,14 @@ mod reservations;
 mod routes;
 mod self_service;
 mod serve;
+mod server;
 mod settle;
 mod state;
 mod stopping;
 mod target;
 mod upstream;
 mod usage;
+mod wire;
 
 pub use app::{app, metrics_app, ADMIN_PATH, RATE_LIMITS_PATH, RATE_LIMIT_LOGS_PATH};
 pub use error::GatewayError;

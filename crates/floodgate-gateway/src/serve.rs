@@ -10,12 +10,14 @@
 
 use crate::app::{app, metrics_app, own_endpoint};
 use crate::proxy;
+use crate::server::rewind::Rewind;
 use crate::state::GatewayState;
 use crate::stopping::{Stopping, Watch};
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::Response;
 use axum::Router;
+use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
@@ -158,10 +160,23 @@ async fn run(
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
-        let connection = builder.serve_connection(TokioIo::new(tcp), service.clone());
+        let service = service.clone();
+        let builder = builder.clone();
         let stopping = Arc::clone(&stopping);
         let done = done_rx.clone();
         tokio::spawn(async move {
+            // Plain requests are served by the gateway's own loop; the connection goes on
+            // under hyper's server from the first one that is not (see `server`).
+            let io = match &service.proxy {
+                Some(state) => {
+                    match crate::server::serve(tcp, state, &service.router, &stopping).await {
+                        Some(handed) => handed,
+                        None => return drop(done),
+                    }
+                }
+                None => Rewind::new(tcp, Bytes::new()),
+            };
+            let connection = builder.serve_connection(TokioIo::new(io), service);
             let mut connection = pin!(connection);
             let (mut watch, mut asked) = (None::<Watch>, false);
             let served = std::future::poll_fn(|cx| {

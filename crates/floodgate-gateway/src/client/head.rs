@@ -2,11 +2,12 @@
 //! its parts, and the response's, parsed (httparse) into parts with the framing of its
 //! body (RFC 9112, section 6).
 
-use axum::http::{header, request, response, HeaderMap, HeaderName, HeaderValue, Method};
+use crate::wire::Fields;
+use axum::http::{header, request, response, HeaderMap, HeaderValue, Method};
 use axum::http::{StatusCode, Version};
 use bytes::BytesMut;
 use std::io;
-use std::ops::Range;
+use std::mem::MaybeUninit;
 
 /// Most headers a response head may have.
 const MOST_HEADERS: usize = 100;
@@ -120,8 +121,8 @@ pub(super) fn parse(buf: &mut BytesMut, method: &Method) -> io::Result<Option<He
     let mut headers = HeaderMap::with_capacity(raw.fields.len() + ADDED_HEADERS);
     let mut close = version == Version::HTTP_10;
     for (name, value) in raw.fields {
-        let (name, value) = (&head[name], head.slice(value));
-        let name = HeaderName::from_bytes(name).map_err(|_| {
+        let (name, value) = (&head[name.range()], head.slice(value.range()));
+        let name = crate::wire::name(name).map_err(|_| {
             invalid(format!(
                 "invalid header name '{}'",
                 String::from_utf8_lossy(name)
@@ -160,19 +161,19 @@ pub(super) fn parse(buf: &mut BytesMut, method: &Method) -> io::Result<Option<He
 /// [`MOST_HEADERS`].
 const USUAL_HEADERS: usize = 16;
 
-/// A response head as httparse found it, its fields as ranges of the buffer.
+/// A response head as httparse found it, its fields as spans of the buffer.
 struct Raw {
     len: usize,
     code: u16,
     minor: u8,
-    fields: Vec<(Range<usize>, Range<usize>)>,
+    fields: Fields,
 }
 
 fn scan(buf: &[u8]) -> io::Result<Option<Raw>> {
-    let mut usual = [httparse::EMPTY_HEADER; USUAL_HEADERS];
+    let mut usual = [const { MaybeUninit::uninit() }; USUAL_HEADERS];
     match scan_with(buf, &mut usual) {
         Err(httparse::Error::TooManyHeaders) => {
-            let mut most = [httparse::EMPTY_HEADER; MOST_HEADERS];
+            let mut most = [const { MaybeUninit::uninit() }; MOST_HEADERS];
             scan_with(buf, &mut most)
         }
         scanned => scanned,
@@ -182,26 +183,22 @@ fn scan(buf: &[u8]) -> io::Result<Option<Raw>> {
 
 fn scan_with<'b>(
     buf: &'b [u8],
-    slots: &mut [httparse::Header<'b>],
+    slots: &mut [MaybeUninit<httparse::Header<'b>>],
 ) -> Result<Option<Raw>, httparse::Error> {
-    let mut response = httparse::Response::new(slots);
-    let httparse::Status::Complete(len) = response.parse(buf)? else {
+    let mut response = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut response,
+        buf,
+        slots,
+    )?;
+    let httparse::Status::Complete(len) = parsed else {
         return Ok(None);
-    };
-    let start = buf.as_ptr() as usize;
-    let at = |part: &[u8]| {
-        let from = part.as_ptr() as usize - start;
-        from..from + part.len()
     };
     Ok(Some(Raw {
         len,
         code: response.code.unwrap_or(0),
         minor: response.version.unwrap_or(1),
-        fields: response
-            .headers
-            .iter()
-            .map(|h| (at(h.name.as_bytes()), at(h.value)))
-            .collect(),
+        fields: crate::wire::fields(buf, response.headers),
     }))
 }
 
