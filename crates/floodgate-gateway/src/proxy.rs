@@ -8,6 +8,7 @@ use crate::answer::Answer;
 use crate::auth::{self, Caller};
 use crate::error::GatewayError;
 use crate::headers;
+use crate::identity;
 use crate::lease::{GuardedBody, LeaseGuard};
 use crate::limits::Resolved;
 use crate::metrics::{Decided, Outcome};
@@ -20,7 +21,7 @@ use crate::upstream;
 use crate::usage::Usage;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, response, HeaderMap};
+use axum::http::{header, response, HeaderMap, HeaderName};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use floodgate_core::policy::ModelSpec;
@@ -336,12 +337,6 @@ async fn proxy(
             ),
         });
 
-    let mut parts = parts;
-    crate::identity::apply(
-        &mut parts.headers,
-        &resolved.identity,
-        config.server.forward_api_key,
-    );
     let forwarding = Instant::now();
     let forwarded = match &snapshot.upstream {
         Some(upstream) => {
@@ -352,6 +347,8 @@ async fn proxy(
                 parts,
                 target.body,
                 target.cutoff,
+                &|name: &HeaderName| identity::passes(name, config.server.forward_api_key),
+                resolved.identity.lines(),
             )
             .await;
             state.metrics().upstream(

@@ -2,10 +2,11 @@
 //! body streamed both ways over a keep-alive connection from the [`Pool`].
 
 use crate::body::{Cutoff, UpstreamBody};
-use crate::client::{Pool, ResponseBody, SendError};
+use crate::client::{Pool, ResponseBody, Rewrite, SendError};
 use crate::error::GatewayError;
 use axum::http::uri::{Authority, PathAndQuery, Scheme};
 use axum::http::{header, request, HeaderMap, HeaderName, HeaderValue, Request, Response, Uri};
+use bytes::Bytes;
 use std::time::Duration;
 
 /// The pool every request goes through.
@@ -21,8 +22,8 @@ pub(crate) fn client() -> UpstreamClient {
 pub(crate) struct Upstream {
     /// Host and port (the client speaks plain HTTP to the model API beside it).
     authority: Authority,
-    /// The `Host` header of every request, made once.
-    host: HeaderValue,
+    /// The `Host` header line of every request, made once.
+    host: Bytes,
     /// A path the request's path is appended to; empty for none.
     prefix: String,
 }
@@ -42,7 +43,8 @@ impl Upstream {
             return Err(bad());
         }
         let authority = uri.authority().cloned().ok_or_else(bad)?;
-        let host = HeaderValue::from_str(authority.as_str()).map_err(|_| bad())?;
+        HeaderValue::from_str(authority.as_str()).map_err(|_| bad())?;
+        let host = Bytes::from(format!("host: {authority}\r\n"));
         let prefix = uri.path().trim_end_matches('/').to_owned();
         Ok(Self {
             authority,
@@ -121,7 +123,11 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// Sends the request upstream and waits at most `timeout` for the response head.
+/// Sends the request upstream and waits at most `timeout` for the response head. Its
+/// headers go as they came but for the hop-by-hop ones, `Host` (the upstream's),
+/// `Expect` (the gateway's own server answered it) and those `keeps` leaves out; the
+/// `identity` lines are added.
+#[allow(clippy::too_many_arguments)] // one call site, every argument its own
 pub(crate) async fn forward(
     client: &UpstreamClient,
     upstream: &Upstream,
@@ -129,17 +135,18 @@ pub(crate) async fn forward(
     mut parts: request::Parts,
     body: UpstreamBody,
     cutoff: Option<Cutoff>,
+    keeps: &(dyn Fn(&HeaderName) -> bool + Sync),
+    identity: &[u8],
 ) -> Result<Response<ResponseBody>, GatewayError> {
     parts.uri = upstream.uri(parts.uri.path_and_query())?;
     strip_hop_by_hop(&mut parts.headers);
-    // `Expect: 100-continue` was answered (or not) by the gateway's own server, and the
-    // client does not wait for a 100.
-    parts.headers.insert(header::HOST, upstream.host.clone());
-    if parts.headers.keys().any(|name| name == header::EXPECT) {
-        parts.headers.remove(header::EXPECT);
-    }
+    let keeps = |name: &HeaderName| *name != header::HOST && *name != header::EXPECT && keeps(name);
+    let rewrite = Rewrite {
+        keeps: &keeps,
+        adds: [&upstream.host, identity],
+    };
     let request = Request::from_parts(parts, body);
-    let sent = client.send(&upstream.authority, request);
+    let sent = client.send(&upstream.authority, request, &rewrite);
     let result = tokio::time::timeout(timeout, sent).await;
     let mut response = match result {
         Err(_) => {
@@ -177,7 +184,7 @@ mod tests {
             up.uri(Some(&pq)).unwrap().to_string(),
             "/api/v1/txt2img?x=1"
         );
-        assert_eq!(up.host, "127.0.0.1:9000");
+        assert_eq!(&up.host[..], b"host: 127.0.0.1:9000\r\n");
         let prefixed = Upstream::parse("http://h:1/base/").unwrap();
         assert_eq!(
             prefixed.uri(Some(&pq)).unwrap().to_string(),

@@ -7,15 +7,21 @@ mod common;
 use axum::http::HeaderMap;
 use common::{example, start_without_mock, Harness};
 
-/// An upstream that answers with the request headers it received, as a JSON object.
-async fn header_echo(forward_api_key: bool) -> Harness {
+/// An upstream that answers with the request headers it received, as a JSON object (the
+/// values of a header sent more than once joined by ", ").
+async fn header_echo(forward_api_key: bool) -> (Harness, String) {
     let app = axum::Router::new().fallback(|headers: HeaderMap| async move {
         let seen: serde_json::Map<String, serde_json::Value> = headers
-            .iter()
-            .map(|(k, v)| {
+            .keys()
+            .map(|k| {
+                let values: Vec<&str> = headers
+                    .get_all(k)
+                    .iter()
+                    .map(|v| v.to_str().unwrap_or("<binary>"))
+                    .collect();
                 (
                     k.as_str().to_owned(),
-                    serde_json::Value::from(v.to_str().unwrap_or("<binary>")),
+                    serde_json::Value::from(values.join(", ")),
                 )
             })
             .collect();
@@ -26,12 +32,12 @@ async fn header_echo(forward_api_key: bool) -> Harness {
     let mut config = example("provider-b");
     config.server.upstream = Some(format!("http://{addr}"));
     config.server.forward_api_key = forward_api_key;
-    start_without_mock(config).await
+    (start_without_mock(config).await, addr.to_string())
 }
 
 #[tokio::test]
 async fn the_upstream_never_sees_the_key_but_knows_the_caller() {
-    let h = header_echo(false).await;
+    let (h, upstream) = header_echo(false).await;
     for (name, value) in [
         ("authorization", "Bearer sk-demo-basic"),
         ("x-api-key", "sk-demo-basic"),
@@ -62,12 +68,13 @@ async fn the_upstream_never_sees_the_key_but_knows_the_caller() {
         );
         assert_eq!(seen["x-floodgate-tier"], "basic");
         assert_eq!(seen["x-floodgate-key-id"], "c066eeaf121c4fcf");
+        assert_eq!(seen["host"], upstream, "the upstream's own name, once");
     }
 }
 
 #[tokio::test]
 async fn forward_api_key_keeps_it_for_upstreams_that_check_it() {
-    let h = header_echo(true).await;
+    let (h, upstream) = header_echo(true).await;
     let r = h
         .post("/api/v1/txt2img", Some("sk-demo-basic"), "{}", &[])
         .await;
@@ -75,4 +82,5 @@ async fn forward_api_key_keeps_it_for_upstreams_that_check_it() {
     let seen = r.json();
     assert_eq!(seen["authorization"], "Bearer sk-demo-basic");
     assert_eq!(seen["x-floodgate-account"], "demo-basic");
+    assert_eq!(seen["host"], upstream);
 }

@@ -2,7 +2,7 @@
 //! that holds it: the request is written, the answer's head read and its body streamed
 //! from the same task, with no connection task, channel or wake-up in between.
 
-use super::head::{self, Head, Outgoing};
+use super::head::{self, Head, Outgoing, Rewrite};
 use crate::body::UpstreamBody;
 use axum::http::uri::Authority;
 use axum::http::{request, Method};
@@ -103,10 +103,11 @@ impl Conn {
         &mut self,
         parts: &request::Parts,
         mut body: UpstreamBody,
+        rewrite: &Rewrite<'_>,
     ) -> Result<Head, ExchangeError> {
         let outgoing = Outgoing::of(&parts.method, body.size_hint().exact());
         self.out.clear();
-        head::encode(&mut self.out, parts, outgoing);
+        head::encode(&mut self.out, parts, outgoing, rewrite);
         // The body's first bytes, when they are already here (a body the gateway read, or
         // one that came with the client's head), leave in the same write as the head.
         let mut rest = None;

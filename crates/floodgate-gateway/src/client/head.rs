@@ -3,7 +3,7 @@
 //! body (RFC 9112, section 6).
 
 use crate::wire::Fields;
-use axum::http::{header, request, response, HeaderMap, HeaderValue, Method};
+use axum::http::{header, request, response, HeaderMap, HeaderName, HeaderValue, Method};
 use axum::http::{StatusCode, Version};
 use bytes::BytesMut;
 use std::io;
@@ -42,9 +42,32 @@ impl Outgoing {
     }
 }
 
-/// Appends the head of `parts` to `out`: its request line, its headers but any framing
-/// ones, and the framing of `outgoing`.
-pub(super) fn encode(out: &mut Vec<u8>, parts: &request::Parts, outgoing: Outgoing) {
+/// How a request's headers change on their way upstream, applied as its head is written
+/// rather than to its header map.
+pub(crate) struct Rewrite<'a> {
+    /// Whether a header of the request is written.
+    pub(crate) keeps: &'a (dyn Fn(&HeaderName) -> bool + Sync),
+    /// Header lines (`name: value\r\n`) written after the request's own.
+    pub(crate) adds: [&'a [u8]; 2],
+}
+
+#[cfg(test)]
+impl Rewrite<'static> {
+    /// Every header as it is, none added.
+    pub(crate) const NONE: Self = Self {
+        keeps: &|_| true,
+        adds: [&[], &[]],
+    };
+}
+
+/// Appends the head of `parts` to `out`: its request line, its headers as `rewrite` says
+/// but any framing ones, and the framing of `outgoing`.
+pub(super) fn encode(
+    out: &mut Vec<u8>,
+    parts: &request::Parts,
+    outgoing: Outgoing,
+    rewrite: &Rewrite<'_>,
+) {
     out.extend_from_slice(parts.method.as_str().as_bytes());
     out.push(b' ');
     let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
@@ -53,13 +76,16 @@ pub(super) fn encode(out: &mut Vec<u8>, parts: &request::Parts, outgoing: Outgoi
     for (name, value) in &parts.headers {
         // the body's framing is this client's to state (transfer-encoding is hop-by-hop
         // and already gone)
-        if name == header::CONTENT_LENGTH {
+        if name == header::CONTENT_LENGTH || !(rewrite.keeps)(name) {
             continue;
         }
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
+    }
+    for lines in rewrite.adds {
+        out.extend_from_slice(lines);
     }
     match outgoing {
         Outgoing::Empty => {}
@@ -271,19 +297,47 @@ mod tests {
             .unwrap()
             .into_parts();
         let mut out = Vec::new();
-        encode(&mut out, &parts, Outgoing::Length(5));
+        encode(&mut out, &parts, Outgoing::Length(5), &Rewrite::NONE);
         assert_eq!(
             out,
             b"POST /v1/x?y=1 HTTP/1.1\r\nhost: up\r\ncontent-length: 5\r\n\r\n"
         );
         out.clear();
         parts.method = Method::GET;
-        encode(&mut out, &parts, Outgoing::of(&Method::GET, Some(0)));
+        encode(
+            &mut out,
+            &parts,
+            Outgoing::of(&Method::GET, Some(0)),
+            &Rewrite::NONE,
+        );
         assert_eq!(out, b"GET /v1/x?y=1 HTTP/1.1\r\nhost: up\r\n\r\n");
         out.clear();
-        encode(&mut out, &parts, Outgoing::Chunked);
+        encode(&mut out, &parts, Outgoing::Chunked, &Rewrite::NONE);
         assert!(out.ends_with(b"transfer-encoding: chunked\r\n\r\n"));
         assert_eq!(Outgoing::of(&Method::POST, Some(0)), Outgoing::Length(0));
+    }
+
+    #[test]
+    fn a_rewrite_leaves_out_and_adds_headers() {
+        let (parts, ()) = request::Request::post("/v1/x")
+            .header("host", "client")
+            .header("x-api-key", "sk-1")
+            .header("content-type", "application/json")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let keeps = |name: &HeaderName| name != "host" && name != "x-api-key";
+        let rewrite = Rewrite {
+            keeps: &keeps,
+            adds: [b"host: up\r\n", b"x-floodgate-tier: free\r\n"],
+        };
+        let mut out = Vec::new();
+        encode(&mut out, &parts, Outgoing::Length(2), &rewrite);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "POST /v1/x HTTP/1.1\r\ncontent-type: application/json\r\nhost: up\r\n\
+             x-floodgate-tier: free\r\ncontent-length: 2\r\n\r\n"
+        );
     }
 
     #[test]

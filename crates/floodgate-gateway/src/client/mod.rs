@@ -21,6 +21,7 @@ mod head;
 pub(crate) use body::ResponseBody;
 use conn::Conn;
 pub(crate) use conn::ExchangeError;
+pub(crate) use head::Rewrite;
 
 use crate::body::UpstreamBody;
 use axum::http::uri::Authority;
@@ -62,6 +63,7 @@ impl Pool {
         &self,
         authority: &Authority,
         request: Request<UpstreamBody>,
+        rewrite: &Rewrite<'_>,
     ) -> Result<Response<ResponseBody>, SendError> {
         let (parts, body) = request.into_parts();
         let mut conn = match self.take(authority) {
@@ -69,7 +71,7 @@ impl Pool {
             None => Conn::open(authority).await.map_err(SendError::Connect)?,
         };
         let head = conn
-            .exchange(&parts, body)
+            .exchange(&parts, body, rewrite)
             .await
             .map_err(SendError::Request)?;
         let body = ResponseBody::new(conn, head.body, head.keep_alive, self.clone());

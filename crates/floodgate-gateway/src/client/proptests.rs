@@ -179,7 +179,7 @@ async fn fetch(authority: &Authority) -> Result<(Response<()>, Bytes), String> {
         .body(UpstreamBody::full(Bytes::new()))
         .unwrap();
     let response = Pool::default()
-        .send(authority, request)
+        .send(authority, request, &Rewrite::NONE)
         .await
         .map_err(|e| e.to_string())?;
     let (parts, body) = response.into_parts();

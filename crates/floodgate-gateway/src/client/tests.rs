@@ -71,7 +71,7 @@ async fn raw_upstream(answers: Vec<&'static [u8]>) -> Authority {
 async fn send(pool: &Pool, authority: &Authority, body: UpstreamBody) -> Result<Bytes, String> {
     let request = Request::post("/").body(body).unwrap();
     let response = pool
-        .send(authority, request)
+        .send(authority, request, &Rewrite::NONE)
         .await
         .map_err(|e| e.to_string())?;
     let body = response
@@ -154,7 +154,9 @@ async fn nothing_listening_is_a_connect_error() {
     let authority: Authority = listener.local_addr().unwrap().to_string().parse().unwrap();
     drop(listener);
     let request = Request::get("/").body(UpstreamBody::full(Bytes::new()));
-    let sent = Pool::default().send(&authority, request.unwrap()).await;
+    let sent = Pool::default()
+        .send(&authority, request.unwrap(), &Rewrite::NONE)
+        .await;
     assert!(matches!(sent, Err(SendError::Connect(_))));
 }
 
@@ -219,6 +221,7 @@ async fn broken_answers_are_errors_and_close_their_connection() {
             Request::get("/")
                 .body(UpstreamBody::full(Bytes::new()))
                 .unwrap(),
+            &Rewrite::NONE,
         )
         .await;
     assert!(matches!(sent, Err(SendError::Request(_))));
@@ -230,7 +233,10 @@ async fn a_body_dropped_early_closes_its_connection() {
     let pool = Pool::default();
     let big = Bytes::from(vec![b'y'; 1_000_000]);
     let request = Request::post("/").body(UpstreamBody::full(big)).unwrap();
-    let response = pool.send(&authority, request).await.unwrap();
+    let response = pool
+        .send(&authority, request, &Rewrite::NONE)
+        .await
+        .unwrap();
     drop(response);
     assert_eq!(pool.idle(), 0);
     assert_eq!(get(&pool, &authority).await, "ok");
@@ -286,7 +292,7 @@ async fn an_upload_refused_early_gets_its_answer_while_the_body_still_streams() 
     let request = Request::post("/upload").body(body).unwrap();
     let response = tokio::time::timeout(
         std::time::Duration::from_secs(10),
-        pool.send(&authority, request),
+        pool.send(&authority, request, &Rewrite::NONE),
     )
     .await
     .expect("the early answer arrives before the body is sent")
