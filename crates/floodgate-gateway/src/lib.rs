@@ -17,6 +17,9 @@
 //!
 //! # Layout
 //! - [`app`](app()) / [`serve`]: the router, and serving it on a listener until shutdown.
+//! - `server`: the gateway's own HTTP/1.1 loop for plain requests; anything else goes on
+//!   under hyper's server.
+//! - `wire`: message heads as read off the wire (field spans, header names).
 //! - `state`: [`GatewayState`], the swappable configuration snapshot, store, upstream
 //!   client and rate-limit log.
 //! - `proxy`: one request's path: auth -> route -> upload size -> model and cost ->
@@ -36,7 +39,7 @@
 //! - `settle` / `usage`: token reservations settled from the JSON or SSE `usage`.
 //! - `reservations`: this instance's reservations not settled yet, for `rate_limits`.
 //! - `identity`: the caller's key removed (by default) and its identity passed upstream.
-//! - `upstream` / `pool`: forwarding, over keep-alive connections to the upstream.
+//! - `upstream` / `client`: forwarding, over keep-alive connections to the upstream.
 //! - `health`: `/healthz` (liveness), `/readyz` (store reachable), and [`StoreHealth`]
 //!   as the binary reports it for its store.
 //! - `metrics`: [`Metrics`], the Prometheus counters and histograms, and `/metrics`.

@@ -2,11 +2,13 @@
 //! open requests finish before `serve` returns. The metrics can have a listener of
 //! their own.
 //!
-//! Each accepted connection is served by hyper's HTTP/1 server directly: the gateway speaks
-//! HTTP/1 only and never upgrades a connection, so the protocol sniffing and per-request
-//! upgrade channel of a generic server are work it would pay for on every request and
-//! never use. Proxied requests, nearly all of them, go to the proxy handler without the
-//! axum [`Router`], which serves the gateway's own endpoints.
+//! Each accepted connection is served first by the gateway's own HTTP/1.1 loop
+//! ([`crate::server`]), which takes the plain requests that are nearly all of its
+//! traffic; from the first request it leaves, the connection goes on under hyper's HTTP/1
+//! server. The gateway speaks HTTP/1 only and never upgrades a connection, so hyper's
+//! server is used directly, without the protocol sniffing and per-request upgrade
+//! channel of a generic one. Under hyper, proxied requests go to the proxy handler
+//! without the axum [`Router`], which serves the gateway's own endpoints.
 
 use crate::app::{app, metrics_app, own_endpoint};
 use crate::proxy;

@@ -105,6 +105,12 @@ async fn a_request_in_flight_finishes_and_new_connections_are_refused() {
         .unwrap()
         .expect("the request in flight is answered");
     assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        reply.header("connection"),
+        Some("close"),
+        "the last answer says so: {}",
+        reply.head
+    );
     server
         .eventually("the process exits", || async {
             server.exit_status().is_some()
@@ -194,4 +200,46 @@ async fn an_idle_keep_alive_connection_is_closed_at_once_and_does_not_hold_the_e
         "{}",
         server.log()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keep_alive_request_in_flight_is_told_its_connection_closes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mock, server) = start("shutdown-keep-alive", "10s").await;
+    // No `Connection: close`: the client means to send more on this connection.
+    let mut conn = TcpStream::connect(&server.addr).await.unwrap();
+    let request = format!(
+        "POST /api/v1/txt2img HTTP/1.1\r\nhost: gw\r\nx-api-key: {KEY}\r\n\
+         x-mock-delay-ms: 1500\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{{}}"
+    );
+    conn.write_all(request.as_bytes()).await.unwrap();
+    server
+        .eventually("the request reaches the upstream", || async {
+            gateways::get(&mock.addr, "/mock/stats")
+                .await
+                .is_ok_and(|r| r.json()["total"].as_u64() == Some(1))
+        })
+        .await;
+    server.signal("TERM");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(PATIENCE, async {
+        let mut chunk = [0; 4096];
+        loop {
+            match conn.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the connection was closed after the answer");
+    let answer = String::from_utf8_lossy(&answer).to_lowercase();
+    assert!(answer.starts_with("http/1.1 200"), "{answer}");
+    assert!(answer.contains("\r\nconnection: close\r\n"), "{answer}");
+    server
+        .eventually("the process exits", || async {
+            server.exit_status().is_some()
+        })
+        .await;
+    assert_eq!(server.exit_status(), Some(0), "{}", server.log());
 }

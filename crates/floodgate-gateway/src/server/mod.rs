@@ -21,7 +21,7 @@ use crate::state::GatewayState;
 use crate::stopping::{Stopping, Watch};
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, Request};
+use axum::http::{header, HeaderValue, Request};
 use axum::response::Response;
 use axum::Router;
 use bytes::{Bytes, BytesMut};
@@ -77,8 +77,12 @@ pub(crate) async fn serve(
                 Ok(_) => {}
             }
         };
-        match answer(&mut io, &mut buf, &mut out, state, router, request).await {
-            Ok(true) if !stopping.is_stopped() => {}
+        match answer(
+            &mut io, &mut buf, &mut out, state, router, stopping, request,
+        )
+        .await
+        {
+            Ok(true) => {}
             _ => return None,
         }
     }
@@ -110,12 +114,14 @@ async fn read(
 }
 
 /// Answers `request` and writes the answer; whether the connection can carry another.
+#[allow(clippy::too_many_arguments)] // the loop's own state, passed down once
 async fn answer(
     io: &mut TcpStream,
     buf: &mut BytesMut,
     out: &mut Vec<u8>,
     state: &Arc<GatewayState>,
     router: &Router,
+    stopping: &Stopping,
     request: Request<Body>,
 ) -> io::Result<bool> {
     let answering = if own_endpoint(request.uri().path()) {
@@ -141,7 +147,11 @@ async fn answer(
     let Some(response) = response else {
         return Ok(false);
     };
-    write(io, buf, out, response).await
+    // Stopping: this is the connection's last answer, and the client is told so, as
+    // hyper's server tells it, rather than finding the connection closed under its next
+    // request.
+    let last = stopping.is_stopped();
+    Ok(write(io, buf, out, response, last).await? && !last)
 }
 
 /// What writing an answer's body does next.
@@ -154,15 +164,22 @@ enum Step {
     Stop,
 }
 
-/// Writes `response`, its body as it comes; whether the connection can carry another.
+/// Writes `response`, its body as it comes, saying `connection: close` if it is the
+/// `last`; whether the connection can carry another.
 async fn write(
     io: &mut TcpStream,
     buf: &mut BytesMut,
     out: &mut Vec<u8>,
     response: Response,
+    last: bool,
 ) -> io::Result<bool> {
-    let (parts, body) = response.into_parts();
+    let (mut parts, body) = response.into_parts();
     let mut body = pin!(body);
+    if last {
+        parts
+            .headers
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     out.clear();
     let framing = response::encode(out, &parts, body.size_hint().exact());
     let keep_alive = !closes(&parts.headers);
