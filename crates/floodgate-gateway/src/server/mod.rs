@@ -15,6 +15,9 @@ mod request;
 mod response;
 pub(crate) mod rewind;
 
+#[cfg(test)]
+mod proptests;
+
 use crate::app::own_endpoint;
 use crate::proxy;
 use crate::state::GatewayState;
