@@ -89,37 +89,7 @@ wait "$proxy" 2>/dev/null || true
 [ -n "$with_nginx" ] || exit 0
 # nginx as bench/gateway.sh runs it, with one worker and no master process, so that the
 # worker is the process valgrind follows.
-mkdir -p "$work/nginx"
-cat >"$work/nginx.conf" <<EOF
-worker_processes 1;
-master_process off;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $work/nginx/body;
-  proxy_temp_path $work/nginx/proxy;
-  fastcgi_temp_path $work/nginx/fastcgi;
-  uwsgi_temp_path $work/nginx/uwsgi;
-  scgi_temp_path $work/nginx/scgi;
-  limit_req_zone \$http_x_api_key zone=per_key:10m rate=1000000r/s;
-  upstream mock {
-    server 127.0.0.1:$mock_port;
-    keepalive 128;
-  }
-  server {
-    listen 127.0.0.1:$proxy_port;
-    location / {
-      limit_req zone=per_key burst=1000000 nodelay;
-      proxy_pass http://mock;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }
-  }
-}
-EOF
+nginx_conf "$proxy_port" "$mock_port" 1 off
 valgrind --tool=callgrind --callgrind-out-file="$out/nginx.out" \
   "$nginx_bin" -c "$work/nginx.conf" -p "$work/nginx" >>"$work/nginx.log" 2>&1 &
 proxy=$!

@@ -94,38 +94,7 @@ start_mock() {
 }
 
 start_nginx() {
-  mkdir -p "$work/nginx"
-  # The same limit as bench/gateway.toml: 1,000,000 requests/s per key, burst of as many,
-  # so nginx does the per-key bookkeeping without ever rejecting.
-  cat >"$work/nginx.conf" <<EOF
-worker_processes $server_threads;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $work/nginx/body;
-  proxy_temp_path $work/nginx/proxy;
-  fastcgi_temp_path $work/nginx/fastcgi;
-  uwsgi_temp_path $work/nginx/uwsgi;
-  scgi_temp_path $work/nginx/scgi;
-  limit_req_zone \$http_x_api_key zone=per_key:10m rate=1000000r/s;
-  upstream mock {
-    server 127.0.0.1:${port[direct]};
-    keepalive 128;
-  }
-  server {
-    listen 127.0.0.1:${port[nginx]};
-    location / {
-      limit_req zone=per_key burst=1000000 nodelay;
-      proxy_pass http://mock;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }
-  }
-}
-EOF
+  nginx_conf "${port[nginx]}" "${port[direct]}" "$server_threads"
   "${pin_server[@]}" "$nginx_bin" -c "$work/nginx.conf" -p "$work/nginx" >>"$work/nginx.log" 2>&1 &
   pids+=($!)
   server_pid[nginx]=$!

@@ -2,7 +2,7 @@
 # scratch directory (`work`) and the processes started (`pids`), both cleaned up when the
 # script exits however it exits; the floodgate binary to measure; waiting for a server's
 # port; refusing a port that is already in use (something else would be measured in
-# place of the server started).
+# place of the server started); the nginx config the gateway benchmarks compare against.
 
 work=$(mktemp -d)
 pids=()
@@ -46,4 +46,45 @@ floodgate_binary() {
     cargo build --release --locked -p floodgate >&2
     floodgate=target/release/floodgate
   fi
+}
+
+# nginx_conf LISTEN_PORT UPSTREAM_PORT WORKERS [master_process off]: writes
+# $work/nginx.conf, nginx in front of 127.0.0.1:UPSTREAM_PORT with the same limit as
+# bench/gateway.toml (1,000,000 requests/s per x-api-key, a burst of as many, so nginx
+# does the per-key bookkeeping without ever rejecting) and upstream keep-alive; its files
+# go under $work/nginx. A fourth argument `off` runs the worker without a master process
+# (for valgrind, which follows one process).
+nginx_conf() {
+  local listen=$1 upstream=$2 workers=$3 master=${4:-on}
+  mkdir -p "$work/nginx"
+  cat >"$work/nginx.conf" <<EOF
+worker_processes $workers;
+master_process $master;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx/body;
+  proxy_temp_path $work/nginx/proxy;
+  fastcgi_temp_path $work/nginx/fastcgi;
+  uwsgi_temp_path $work/nginx/uwsgi;
+  scgi_temp_path $work/nginx/scgi;
+  limit_req_zone \$http_x_api_key zone=per_key:10m rate=1000000r/s;
+  upstream mock {
+    server 127.0.0.1:$upstream;
+    keepalive 128;
+  }
+  server {
+    listen 127.0.0.1:$listen;
+    location / {
+      limit_req zone=per_key burst=1000000 nodelay;
+      proxy_pass http://mock;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+EOF
 }

@@ -61,6 +61,15 @@ pub(crate) fn name(raw: &[u8]) -> Result<HeaderName, InvalidHeaderName> {
 
 const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
+/// A `Content-Length` value: decimal digits only (no sign, no space, no list), short
+/// enough not to overflow.
+pub(crate) fn length(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || value.len() > 18 || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(value.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0')))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,5 +100,17 @@ mod tests {
         }
         assert!(name(b"bad name").is_err());
         assert!(name(b"").is_err());
+    }
+
+    #[test]
+    fn lengths_are_digits_only() {
+        assert_eq!(length(b"0"), Some(0));
+        assert_eq!(length(b"65536"), Some(65536));
+        assert_eq!(length(b""), None);
+        assert_eq!(length(b"-1"), None);
+        assert_eq!(length(b"+1"), None);
+        assert_eq!(length(b"1e3"), None);
+        assert_eq!(length(b"1, 1"), None);
+        assert_eq!(length(b"9999999999999999999"), None);
     }
 }

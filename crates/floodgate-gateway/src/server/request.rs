@@ -165,7 +165,7 @@ fn plain_field(field: &httparse::Header<'_>, body: &mut Option<u64>) -> bool {
         if body.is_some() {
             return false;
         }
-        *body = digits(field.value);
+        *body = wire::length(field.value);
         return body.is_some();
     }
     if name.eq_ignore_ascii_case(b"connection") {
@@ -178,14 +178,6 @@ fn plain_field(field: &httparse::Header<'_>, body: &mut Option<u64>) -> bool {
     !(name.eq_ignore_ascii_case(b"transfer-encoding")
         || name.eq_ignore_ascii_case(b"expect")
         || name.eq_ignore_ascii_case(b"upgrade"))
-}
-
-/// A decimal length: digits only (no sign, no space), short enough not to overflow.
-fn digits(value: &[u8]) -> Option<u64> {
-    if value.is_empty() || value.len() > 18 || !value.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    Some(value.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0')))
 }
 
 #[cfg(test)]
@@ -289,15 +281,5 @@ mod tests {
         }
         text.extend_from_slice(b"\r\n");
         assert!(matches!(parsed(&text).0, Parsed::Other));
-    }
-
-    #[test]
-    fn lengths_are_digits_only() {
-        assert_eq!(digits(b"0"), Some(0));
-        assert_eq!(digits(b"65536"), Some(65536));
-        assert_eq!(digits(b""), None);
-        assert_eq!(digits(b"-1"), None);
-        assert_eq!(digits(b"1e3"), None);
-        assert_eq!(digits(b"9999999999999999999"), None);
     }
 }

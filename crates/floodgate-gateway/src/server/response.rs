@@ -3,7 +3,7 @@
 //! the body's framing (RFC 9112, section 6): the length when it is known, chunked when it
 //! is not, none for the statuses that have no body.
 
-use axum::http::{header, response, HeaderValue, StatusCode};
+use axum::http::{header, response, StatusCode};
 use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -82,20 +82,17 @@ fn framing(parts: &response::Parts, status: StatusCode, exact: Option<u64>) -> F
     // A body whose wrapping hides its size (settlement, a held slot) still has the
     // length the upstream stated; the loop checks the body keeps to it.
     let mut lengths = parts.headers.get_all(header::CONTENT_LENGTH).iter();
-    match (lengths.next().and_then(length), lengths.next()) {
+    match (
+        lengths
+            .next()
+            .and_then(|v| crate::wire::length(v.as_bytes())),
+        lengths.next(),
+    ) {
         (Some(len), None) if !parts.headers.contains_key(header::TRANSFER_ENCODING) => {
             Framing::Length(len)
         }
         _ => Framing::Chunked,
     }
-}
-
-fn length(value: &HeaderValue) -> Option<u64> {
-    let value = value.as_bytes();
-    if value.is_empty() || value.len() > 18 || !value.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    Some(value.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0')))
 }
 
 /// Appends one piece of a body to `out` in its framing.
