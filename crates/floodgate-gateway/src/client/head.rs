@@ -146,6 +146,9 @@ pub(super) fn parse(buf: &mut BytesMut, method: &Method) -> io::Result<Option<He
     // provider-c's convention), so adding them does not grow the map.
     let mut headers = HeaderMap::with_capacity(raw.fields.len() + ADDED_HEADERS);
     let mut close = version == Version::HTTP_10;
+    // the framing headers, noted as they go by rather than looked up again in the map
+    let mut coding = None;
+    let mut length = Length::None;
     for (name, value) in raw.fields {
         let (name, value) = (&head[name.range()], head.slice(value.range()));
         let name = crate::wire::name(name).map_err(|_| {
@@ -165,10 +168,15 @@ pub(super) fn parse(buf: &mut BytesMut, method: &Method) -> io::Result<Option<He
         }
         let value = HeaderValue::from_maybe_shared(value)
             .map_err(|_| invalid(format!("invalid value of header '{name}'")))?;
+        if name == header::TRANSFER_ENCODING {
+            coding = Some(value.clone());
+        } else if name == header::CONTENT_LENGTH {
+            length.add(&value);
+        }
         headers.append(name, value);
     }
-    let body = framing(&headers, status, method)?;
-    if body == Incoming::Chunked || headers.contains_key(header::TRANSFER_ENCODING) {
+    let body = framing(coding.as_ref(), length, status, method)?;
+    if body == Incoming::Chunked || coding.is_some() {
         // the transfer coding frames the body; a length beside it means nothing
         headers.remove(header::CONTENT_LENGTH);
     }
@@ -228,8 +236,42 @@ fn scan_with<'b>(
     }))
 }
 
-/// How the body of a response with `headers` and `status` to a `method` request ends.
-fn framing(headers: &HeaderMap, status: StatusCode, method: &Method) -> io::Result<Incoming> {
+/// The `Content-Length` values of a head, as they were read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Length {
+    /// None was sent.
+    None,
+    /// Every value (a list counts as its items) said this.
+    Is(u64),
+    /// One was not 1*DIGIT, or two disagreed.
+    Invalid(&'static str),
+}
+
+impl Length {
+    /// Takes in one `Content-Length` value.
+    fn add(&mut self, value: &HeaderValue) {
+        for part in value.as_bytes().split(|&b| b == b',') {
+            // 1*DIGIT: `parse` alone would also take a sign
+            *self = match (*self, crate::wire::length(part.trim_ascii())) {
+                (Length::Invalid(why), _) => Length::Invalid(why),
+                (_, None) => Length::Invalid("invalid content-length"),
+                (Length::Is(l), Some(n)) if l != n => {
+                    Length::Invalid("conflicting content-length values")
+                }
+                (_, Some(n)) => Length::Is(n),
+            };
+        }
+    }
+}
+
+/// How the body of a response ends, given the last transfer `coding` and the `length` its
+/// head stated, its `status`, and the `method` of the request it answers.
+fn framing(
+    coding: Option<&HeaderValue>,
+    length: Length,
+    status: StatusCode,
+    method: &Method,
+) -> io::Result<Incoming> {
     if *method == Method::HEAD
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
@@ -237,11 +279,7 @@ fn framing(headers: &HeaderMap, status: StatusCode, method: &Method) -> io::Resu
     {
         return Ok(Incoming::Empty);
     }
-    if let Some(te) = headers
-        .get_all(header::TRANSFER_ENCODING)
-        .iter()
-        .next_back()
-    {
+    if let Some(te) = coding {
         let last = te
             .as_bytes()
             .rsplit(|&b| b == b',')
@@ -253,27 +291,12 @@ fn framing(headers: &HeaderMap, status: StatusCode, method: &Method) -> io::Resu
             Incoming::Close
         });
     }
-    let mut length = None;
-    for value in headers.get_all(header::CONTENT_LENGTH) {
-        for part in value.as_bytes().split(|&b| b == b',') {
-            // 1*DIGIT: `parse` alone would also take a sign
-            let digits = part.trim_ascii();
-            let n: u64 = std::str::from_utf8(digits)
-                .ok()
-                .filter(|_| digits.iter().all(u8::is_ascii_digit))
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| invalid("invalid content-length"))?;
-            if length.is_some_and(|l| l != n) {
-                return Err(invalid("conflicting content-length values"));
-            }
-            length = Some(n);
-        }
+    match length {
+        Length::Invalid(why) => Err(invalid(why)),
+        Length::Is(0) => Ok(Incoming::Empty),
+        Length::Is(n) => Ok(Incoming::Length(n)),
+        Length::None => Ok(Incoming::Close),
     }
-    Ok(match length {
-        Some(0) => Incoming::Empty,
-        Some(n) => Incoming::Length(n),
-        None => Incoming::Close,
-    })
 }
 
 #[cfg(test)]
@@ -377,6 +400,18 @@ mod tests {
         );
         assert_eq!(h.body, Incoming::Chunked);
         assert!(!h.parts.headers.contains_key(header::CONTENT_LENGTH));
+        // the coding frames the body: a broken length beside it is dropped, not an error
+        let h = head(
+            "HTTP/1.1 200 OK\r\nContent-Length: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+            &post,
+        );
+        assert_eq!(h.body, Incoming::Chunked);
+        // the last coding of the last line decides
+        let h = head(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n",
+            &post,
+        );
+        assert_eq!(h.body, Incoming::Close);
         let h = head(
             "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\n",
             &post,
