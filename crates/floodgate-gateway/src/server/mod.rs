@@ -24,7 +24,7 @@ use crate::state::GatewayState;
 use crate::stopping::{Stopping, Watch};
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderValue, Request};
+use axum::http::Request;
 use axum::response::Response;
 use axum::Router;
 use bytes::{Bytes, BytesMut};
@@ -176,16 +176,11 @@ async fn write(
     response: Response,
     last: bool,
 ) -> io::Result<bool> {
-    let (mut parts, body) = response.into_parts();
+    let (parts, body) = response.into_parts();
     let mut body = pin!(body);
-    if last {
-        parts
-            .headers
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
     out.clear();
-    let framing = response::encode(out, &parts, body.size_hint().exact());
-    let keep_alive = !closes(&parts.headers);
+    let written = response::encode(out, &parts, body.size_hint().exact(), last);
+    let (framing, keep_alive) = (written.framing, !written.closes);
     if framing == Framing::Empty {
         io.write_all(out).await?;
         return Ok(keep_alive);
@@ -255,16 +250,6 @@ async fn write(
             Step::Stop => return Ok(false),
         }
     }
-}
-
-/// Whether the answer asks for the connection to be closed after it.
-fn closes(headers: &axum::http::HeaderMap) -> bool {
-    headers.get_all(header::CONNECTION).iter().any(|value| {
-        value
-            .as_bytes()
-            .split(|&b| b == b',')
-            .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"close"))
-    })
 }
 
 /// Whether the client has closed the connection (or it failed) while an answer is worked

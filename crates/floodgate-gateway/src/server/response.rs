@@ -21,9 +21,23 @@ pub(super) enum Framing {
 /// The end of a chunked body.
 pub(super) const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
+/// What the head written says of the connection and the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Written {
+    /// How the body goes.
+    pub(super) framing: Framing,
+    /// Whether the connection closes after this answer (`connection: close`).
+    pub(super) closes: bool,
+}
+
 /// Appends the head of `parts` to `out`, for a body of `exact` bytes if that is known,
-/// and returns the body's framing.
-pub(super) fn encode(out: &mut Vec<u8>, parts: &response::Parts, exact: Option<u64>) -> Framing {
+/// with `connection: close` if it is the connection's `last` answer.
+pub(super) fn encode(
+    out: &mut Vec<u8>,
+    parts: &response::Parts,
+    exact: Option<u64>,
+    last: bool,
+) -> Written {
     let status = parts.status;
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
@@ -31,13 +45,23 @@ pub(super) fn encode(out: &mut Vec<u8>, parts: &response::Parts, exact: Option<u
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
     let framing = framing(parts, status, exact);
-    let mut dated = false;
+    let (mut dated, mut closes) = (false, last);
     for (name, value) in &parts.headers {
         // the framing is this server's to state
         if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
             continue;
         }
         dated |= name == header::DATE;
+        if name == header::CONNECTION {
+            closes |= value
+                .as_bytes()
+                .split(|&b| b == b',')
+                .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"close"));
+            if last {
+                // said once, below
+                continue;
+            }
+        }
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
@@ -65,8 +89,11 @@ pub(super) fn encode(out: &mut Vec<u8>, parts: &response::Parts, exact: Option<u
         }
         Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
     }
+    if last {
+        out.extend_from_slice(b"connection: close\r\n");
+    }
     out.extend_from_slice(b"\r\n");
-    framing
+    Written { framing, closes }
 }
 
 fn framing(parts: &response::Parts, status: StatusCode, exact: Option<u64>) -> Framing {
@@ -160,8 +187,9 @@ mod tests {
     fn head(response: Response<()>, exact: Option<u64>) -> (String, Framing) {
         let (parts, ()) = response.into_parts();
         let mut out = Vec::new();
-        let framing = encode(&mut out, &parts, exact);
-        (String::from_utf8(out).unwrap(), framing)
+        let written = encode(&mut out, &parts, exact, false);
+        assert!(!written.closes);
+        (String::from_utf8(out).unwrap(), written.framing)
     }
 
     #[test]
@@ -240,6 +268,27 @@ mod tests {
         let (text, framing) = head(not_modified, None);
         assert_eq!(framing, Framing::Empty);
         assert!(text.contains("content-length: 120\r\n"), "{text}");
+    }
+
+    #[test]
+    fn the_last_answer_says_close_once_and_a_close_is_noticed() {
+        let (parts, ()) = Response::builder()
+            .header("connection", "keep-alive")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let mut out = Vec::new();
+        let written = encode(&mut out, &parts, Some(0), true);
+        let text = String::from_utf8(out).unwrap();
+        assert!(written.closes);
+        assert_eq!(text.matches("connection:").count(), 1, "{text}");
+        assert!(text.contains("\r\nconnection: close\r\n"), "{text}");
+        let (parts, ()) = Response::builder()
+            .header("connection", "Upgrade, Close")
+            .body(())
+            .unwrap()
+            .into_parts();
+        assert!(encode(&mut Vec::new(), &parts, Some(0), false).closes);
     }
 
     #[test]
