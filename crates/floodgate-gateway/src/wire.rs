@@ -1,5 +1,5 @@
 //! Message heads as they are read off the wire, in requests from clients and answers from
-//! the upstream: where httparse found each field, kept compactly on the stack until the
+//! the upstream, and the framing of chunked bodies both ways: where httparse found each field, kept compactly on the stack until the
 //! head's bytes are frozen and shared by the header values; and the header names. The
 //! few names every message carries are matched, in any case, to `http`'s constants:
 //! `HeaderName::from_bytes` lowercases and looks up every name it is given, which was
@@ -61,6 +61,35 @@ pub(crate) fn name(raw: &[u8]) -> Result<HeaderName, InvalidHeaderName> {
 
 const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
+/// Appends `data` as one chunk of a chunked body: its size line, the bytes, CRLF; nothing
+/// for no bytes, since an empty chunk would end the body.
+pub(crate) fn chunk_into(out: &mut Vec<u8>, data: &[u8]) {
+    if data.is_empty() {
+        return;
+    }
+    chunk_size_into(out, data.len());
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends a chunk's size line (lower-case hex, CRLF).
+pub(crate) fn chunk_size_into(out: &mut Vec<u8>, len: usize) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut digits = [0u8; 16];
+    let mut at = digits.len();
+    let mut n = len;
+    loop {
+        at -= 1;
+        digits[at] = HEX[n & 0xf];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+    out.extend_from_slice(b"\r\n");
+}
+
 /// A `Content-Length` value: decimal digits only (no sign, no space, no list), short
 /// enough not to overflow.
 pub(crate) fn length(value: &[u8]) -> Option<u64> {
@@ -100,6 +129,19 @@ mod tests {
         }
         assert!(name(b"bad name").is_err());
         assert!(name(b"").is_err());
+    }
+
+    #[test]
+    fn chunk_sizes_are_lower_case_hex() {
+        let mut size = Vec::new();
+        chunk_size_into(&mut size, 0);
+        chunk_size_into(&mut size, 0x1_0000);
+        chunk_size_into(&mut size, 0xab);
+        assert_eq!(size, b"0\r\n10000\r\nab\r\n");
+        let mut chunk = Vec::new();
+        chunk_into(&mut chunk, b"");
+        chunk_into(&mut chunk, b"hi");
+        assert_eq!(chunk, b"2\r\nhi\r\n");
     }
 
     #[test]

@@ -291,9 +291,7 @@ fn frame_into(out: &mut Vec<u8>, data: &[u8], outgoing: Outgoing) {
         return;
     }
     if outgoing == Outgoing::Chunked {
-        out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
-        out.extend_from_slice(data);
-        out.extend_from_slice(b"\r\n");
+        crate::wire::chunk_into(out, data);
     } else {
         out.extend_from_slice(data);
     }

@@ -222,7 +222,7 @@ async fn write(
             Step::Write(piece) => {
                 if let Some(data) = piece {
                     if framing == Framing::Chunked {
-                        response::chunk_size_into(out, data.len());
+                        crate::wire::chunk_size_into(out, data.len());
                     }
                     io.write_all(out).await?;
                     io.write_all(&data).await?;

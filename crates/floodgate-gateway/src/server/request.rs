@@ -64,8 +64,14 @@ pub(super) fn parse(buf: &mut BytesMut) -> Parsed {
     }
     let head = buf.split_to(raw.len).freeze();
     let body = buf.split_to(body_len).freeze();
-    match build(&head, &raw, body.clone()) {
-        Some(request) => Parsed::Ready(request),
+    match build(&head, &raw) {
+        Some(request) => Parsed::Ready(request.map(|()| {
+            if body.is_empty() {
+                Body::empty()
+            } else {
+                Body::from(body)
+            }
+        })),
         None => {
             // Put back as it was, for hyper to read (and refuse) itself; rare enough that
             // the copy does not matter.
@@ -80,7 +86,7 @@ pub(super) fn parse(buf: &mut BytesMut) -> Parsed {
 }
 
 /// The request from its head's bytes: `None` if `http` refuses a part of it.
-fn build(head: &Bytes, raw: &Raw, body: Bytes) -> Option<Request<Body>> {
+fn build(head: &Bytes, raw: &Raw) -> Option<Request<()>> {
     let method = Method::from_bytes(&head[raw.method.range()]).ok()?;
     let uri = Uri::from_maybe_shared(head.slice(raw.target.range())).ok()?;
     let mut headers = HeaderMap::with_capacity(raw.fields.len() + ADDED_HEADERS);
@@ -89,12 +95,7 @@ fn build(head: &Bytes, raw: &Raw, body: Bytes) -> Option<Request<Body>> {
         let value = HeaderValue::from_maybe_shared(head.slice(value.range())).ok()?;
         headers.append(name, value);
     }
-    let body = if body.is_empty() {
-        Body::empty()
-    } else {
-        Body::from(body)
-    };
-    let mut request = Request::new(body);
+    let mut request = Request::new(());
     *request.method_mut() = method;
     *request.uri_mut() = uri;
     *request.version_mut() = Version::HTTP_11;

@@ -124,35 +124,11 @@ fn framing(parts: &response::Parts, status: StatusCode, exact: Option<u64>) -> F
 
 /// Appends one piece of a body to `out` in its framing.
 pub(super) fn data_into(out: &mut Vec<u8>, data: &[u8], framing: Framing) {
-    if data.is_empty() {
-        // an empty chunk would end a chunked body
-        return;
-    }
     if framing == Framing::Chunked {
-        chunk_size_into(out, data.len());
-        out.extend_from_slice(data);
-        out.extend_from_slice(b"\r\n");
+        crate::wire::chunk_into(out, data);
     } else {
         out.extend_from_slice(data);
     }
-}
-
-/// Appends a chunk's size line.
-pub(super) fn chunk_size_into(out: &mut Vec<u8>, len: usize) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut digits = [0u8; 16];
-    let mut at = digits.len();
-    let mut n = len;
-    loop {
-        at -= 1;
-        digits[at] = HEX[n & 0xf];
-        n >>= 4;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
-    out.extend_from_slice(b"\r\n");
 }
 
 thread_local! {
@@ -304,9 +280,5 @@ mod tests {
         let mut plain = Vec::new();
         data_into(&mut plain, b"abc", Framing::Length(3));
         assert_eq!(plain, b"abc");
-        let mut size = Vec::new();
-        chunk_size_into(&mut size, 0);
-        chunk_size_into(&mut size, 0x1_0000);
-        assert_eq!(size, b"0\r\n10000\r\n");
     }
 }
