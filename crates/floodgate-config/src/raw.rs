@@ -47,6 +47,7 @@ pub(crate) struct RawServer {
     pub(crate) upstream_timeout: Option<Spanned<String>>,
     pub(crate) max_json_body: Option<Spanned<String>>,
     pub(crate) forward_api_key: Option<bool>,
+    pub(crate) identity_headers: Option<bool>,
     pub(crate) log_format: Option<Spanned<String>>,
     pub(crate) shutdown_timeout: Option<Spanned<String>>,
     pub(crate) metrics: Option<bool>,

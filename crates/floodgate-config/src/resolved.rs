@@ -67,6 +67,11 @@ pub struct ServerConfig {
     /// API behind the gateway gets the caller's identity in `x-floodgate-*` headers instead
     /// and never sees a customer's key; on for an upstream that authenticates the same keys.
     pub forward_api_key: bool,
+    /// Whether the upstream is told who the caller is (`x-floodgate-key-id`, `-account`,
+    /// `-tier`). On by default; off for an upstream that has no use for it, such as a
+    /// third-party API that should not learn the gateway's account and tier names.
+    /// Client-sent `x-floodgate-*` headers are dropped either way.
+    pub identity_headers: bool,
     /// How `floodgate serve` writes its log lines (CLI `--log-format` overrides it).
     pub log_format: LogFormat,
     /// How long a graceful stop waits for requests and streams in flight before it

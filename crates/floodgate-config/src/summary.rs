@@ -55,10 +55,11 @@ fn server(f: &mut fmt::Formatter<'_>, c: &Config) -> fmt::Result {
     writeln!(
         f,
         "  client API keys {}",
-        if s.forward_api_key {
-            "forwarded upstream"
-        } else {
-            "kept from the upstream (identity in x-floodgate-* headers)"
+        match (s.forward_api_key, s.identity_headers) {
+            (true, true) => "forwarded upstream, with the identity in x-floodgate-* headers",
+            (true, false) => "forwarded upstream",
+            (false, true) => "kept from the upstream (identity in x-floodgate-* headers)",
+            (false, false) => "kept from the upstream, identity not sent",
         }
     )?;
     let headers: Vec<&str> = c

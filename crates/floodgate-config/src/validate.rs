@@ -178,6 +178,7 @@ fn server(d: &mut Diagnostics<'_>, raw: &RawServer) -> ServerConfig {
         upstream_timeout,
         max_json_body_bytes,
         forward_api_key: raw.forward_api_key.unwrap_or(false),
+        identity_headers: raw.identity_headers.unwrap_or(true),
         log_format: raw.log_format.as_ref().map_or(LogFormat::Text, |f| {
             spanned_or(d, f, "server.log_format", log_format, LogFormat::Text)
         }),

@@ -122,3 +122,23 @@ fn keys_stay_away_from_the_upstream_unless_asked() {
     .expect_err("a string is not a bool");
     assert!(err.to_string().starts_with("bad.toml:2:"), "{err}");
 }
+
+#[test]
+fn identity_headers_are_sent_unless_turned_off() {
+    let (c, _) = example("provider-b.toml");
+    assert!(c.server.identity_headers);
+    let text = "[server]\nidentity_headers = false\n[store]\nkind = \"memory\"\n";
+    let c = Config::from_str(text, std::path::Path::new("quiet.toml")).expect("valid");
+    assert!(!c.server.identity_headers);
+    let s = summary(&c);
+    assert!(
+        s.contains("kept from the upstream, identity not sent"),
+        "{s}"
+    );
+    let err = Config::from_str(
+        "[store]\nkind = \"memory\"\n[server]\nidentity_headers = 0\n",
+        std::path::Path::new("bad.toml"),
+    )
+    .expect_err("a number is not a bool");
+    assert!(err.to_string().starts_with("bad.toml:4:"), "{err}");
+}

@@ -5,7 +5,10 @@
 //! travels in `x-floodgate-key-id` (the non-secret hash prefix), `x-floodgate-account` and
 //! `x-floodgate-tier`. Headers of that family sent by the client are always dropped, so a
 //! client can never claim another identity. `[server] forward_api_key = true` keeps the key
-//! for an upstream that authenticates the same keys itself.
+//! for an upstream that authenticates the same keys itself; `[server] identity_headers =
+//! false` leaves the identity out, for an upstream that has no use for it (each header is
+//! one more for the upstream to parse on every request, and a third-party API need not
+//! learn the gateway's account and tier names).
 
 use crate::auth::{Caller, X_API_KEY};
 use axum::http::{header, HeaderName, HeaderValue};

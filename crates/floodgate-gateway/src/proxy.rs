@@ -348,7 +348,11 @@ async fn proxy(
                 target.body,
                 target.cutoff,
                 &|name: &HeaderName| identity::passes(name, config.server.forward_api_key),
-                resolved.identity.lines(),
+                if config.server.identity_headers {
+                    resolved.identity.lines()
+                } else {
+                    &[]
+                },
             )
             .await;
             state.metrics().upstream(

@@ -1,6 +1,6 @@
 //! What the upstream learns about the caller: never the customer's API key unless the
-//! config says so, always the caller's identity in `x-floodgate-*` headers, and never a
-//! client's own attempt at those headers.
+//! config says so, the caller's identity in `x-floodgate-*` headers unless the config says
+//! not, and never a client's own attempt at those headers.
 
 mod common;
 
@@ -10,6 +10,10 @@ use common::{example, start_without_mock, Harness};
 /// An upstream that answers with the request headers it received, as a JSON object (the
 /// values of a header sent more than once joined by ", ").
 async fn header_echo(forward_api_key: bool) -> (Harness, String) {
+    header_echo_with(forward_api_key, true).await
+}
+
+async fn header_echo_with(forward_api_key: bool, identity_headers: bool) -> (Harness, String) {
     let app = axum::Router::new().fallback(|headers: HeaderMap| async move {
         let seen: serde_json::Map<String, serde_json::Value> = headers
             .keys()
@@ -32,6 +36,7 @@ async fn header_echo(forward_api_key: bool) -> (Harness, String) {
     let mut config = example("provider-b");
     config.server.upstream = Some(format!("http://{addr}"));
     config.server.forward_api_key = forward_api_key;
+    config.server.identity_headers = identity_headers;
     (start_without_mock(config).await, addr.to_string())
 }
 
@@ -83,4 +88,35 @@ async fn forward_api_key_keeps_it_for_upstreams_that_check_it() {
     assert_eq!(seen["authorization"], "Bearer sk-demo-basic");
     assert_eq!(seen["x-floodgate-account"], "demo-basic");
     assert_eq!(seen["host"], upstream);
+}
+
+#[tokio::test]
+async fn identity_headers_off_sends_none_and_still_drops_the_clients() {
+    for forward_api_key in [false, true] {
+        let (h, upstream) = header_echo_with(forward_api_key, false).await;
+        let r = h
+            .post(
+                "/api/v1/txt2img",
+                Some("sk-demo-basic"),
+                "{}",
+                &[
+                    ("x-floodgate-account", "someone-else"),
+                    ("x-floodgate-x", "1"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 200);
+        let seen = r.json();
+        let names: Vec<&String> = seen.as_object().unwrap().keys().collect();
+        assert!(
+            !names.iter().any(|n| n.starts_with("x-floodgate-")),
+            "forward_api_key = {forward_api_key}: {seen}"
+        );
+        assert_eq!(
+            seen.get("authorization").is_some(),
+            forward_api_key,
+            "{seen}"
+        );
+        assert_eq!(seen["host"], upstream);
+    }
 }
