@@ -131,6 +131,22 @@ fn put(headers: &mut HeaderMap, name: HeaderName, value: u64) {
 }
 
 impl HeaderPlan {
+    /// How many headers [`apply`] adds for `conventions`, at most.
+    pub(crate) fn added(&self, conventions: &[HeaderConvention]) -> usize {
+        let has = |i: Option<usize>| usize::from(i.is_some());
+        conventions
+            .iter()
+            .map(|c| match c {
+                HeaderConvention::Classic => 2 * (has(self.requests) + has(self.daily)),
+                HeaderConvention::OpenAi => {
+                    let requests = self.requests.or(self.daily).or(self.monthly);
+                    3 * (has(requests) + has(self.tokens))
+                }
+                HeaderConvention::Ietf => 2 * usize::from(self.ietf_policy.is_some()),
+            })
+            .sum()
+    }
+
     /// Sets `name` to the maximum of limit `i`.
     fn put_max(&self, headers: &mut HeaderMap, name: HeaderName, i: usize) {
         if let Some(v) = self.maxes.get(i) {
@@ -289,6 +305,7 @@ mod tests {
             get(&h, "ratelimit"),
             "\"minute\";r=0;t=20, \"day\";r=97;t=3600"
         );
+        assert_eq!(plan.added(&all), h.len(), "room made for each header added");
         apply_rejection(&mut h, &all, Some(&limits[1]), NANOS_PER_SEC / 2);
         assert_eq!(get(&h, "x-ratelimit-type"), "daily");
         assert_eq!(get(&h, "retry-after"), "1");
@@ -317,6 +334,7 @@ mod tests {
         assert_eq!(get(&h, "x-ratelimit-limit-tokens"), "2000000");
         assert_eq!(get(&h, "x-ratelimit-reset-tokens"), "0");
         assert!(h.get("x-ratelimit-limit").is_none());
+        assert_eq!(plan.added(&[HeaderConvention::OpenAi]), h.len());
     }
 
     #[test]
@@ -347,5 +365,6 @@ mod tests {
         ];
         apply(&mut h, &all, &plan, &[], 0);
         assert!(h.is_empty());
+        assert_eq!(plan.added(&all), 0);
     }
 }

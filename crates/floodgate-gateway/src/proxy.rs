@@ -29,7 +29,10 @@ use floodgate_core::{Costs, Decision, LeaseId, Unit};
 use floodgate_store::{DecideRequest, StoreError, Subjects};
 use http_body_util::Either;
 use std::sync::Arc;
-use std::time::Instant;
+// The CPU's counter (calibrated by quanta), not `std::time::Instant`: a request times its
+// decision and its upstream call, and each OS clock read costs about 80 ns on a virtual
+// machine, against 10-20 ns for the counter.
+use quanta::Instant;
 
 /// What the access log line says beyond the caller and the status.
 #[derive(Debug, Default)]
@@ -353,6 +356,7 @@ async fn proxy(
                 } else {
                     &[]
                 },
+                resolved.plan.added(&config.responses.headers),
             )
             .await;
             state.metrics().upstream(

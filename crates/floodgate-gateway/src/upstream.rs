@@ -126,7 +126,8 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// Sends the request upstream and waits at most `timeout` for the response head. Its
 /// headers go as they came but for the hop-by-hop ones, `Host` (the upstream's),
 /// `Expect` (the gateway's own server answered it) and those `keeps` leaves out; the
-/// `identity` lines are added.
+/// `identity` lines are added. The answer's header map has `room` for the headers the
+/// gateway adds to it.
 #[allow(clippy::too_many_arguments)] // one call site, every argument its own
 pub(crate) async fn forward(
     client: &UpstreamClient,
@@ -137,6 +138,7 @@ pub(crate) async fn forward(
     cutoff: Option<Cutoff>,
     keeps: &(dyn Fn(&HeaderName) -> bool + Sync),
     identity: &[u8],
+    room: usize,
 ) -> Result<Response<ResponseBody>, GatewayError> {
     parts.uri = upstream.uri(parts.uri.path_and_query())?;
     strip_hop_by_hop(&mut parts.headers);
@@ -144,6 +146,7 @@ pub(crate) async fn forward(
     let rewrite = Rewrite {
         keeps: &keeps,
         adds: [&upstream.host, identity],
+        room,
     };
     let request = Request::from_parts(parts, body);
     let sent = client.send(&upstream.authority, request, &rewrite);

@@ -131,7 +131,7 @@ impl Conn {
             // the whole request in one write, then its answer
             let written = self.io.write_all(&self.out).await;
             drop(body);
-            let answer = read_head(&mut self.io, &mut self.buf, method).await;
+            let answer = read_head(&mut self.io, &mut self.buf, method, rewrite.room).await;
             return match written {
                 Ok(()) => answer,
                 Err(e) => after_failed_send(answer, e),
@@ -141,7 +141,7 @@ impl Conn {
         // refuse the upload before it has read it all, and then stop reading.
         let (mut reader, mut writer) = self.io.split();
         let mut sending = pin!(send(&mut writer, &mut self.out, &mut body, rest, outgoing));
-        let mut answering = pin!(read_head(&mut reader, &mut self.buf, method));
+        let mut answering = pin!(read_head(&mut reader, &mut self.buf, method, rewrite.room));
         let first = tokio::select! {
             biased;
             sent = sending.as_mut() => First::Sent(sent),
@@ -194,15 +194,17 @@ fn poll_fill<R: AsyncRead + Unpin>(
     tokio_util::io::poll_read_buf(Pin::new(io), cx, buf)
 }
 
-/// Reads the answer's head (past any interim answer) from `io`, through `buf`.
+/// Reads the answer's head (past any interim answer) from `io`, through `buf`, with
+/// `room` for the headers the gateway adds to it.
 async fn read_head<R: AsyncRead + Unpin>(
     io: &mut R,
     buf: &mut BytesMut,
     method: &Method,
+    room: usize,
 ) -> Result<Head, ExchangeError> {
     loop {
         if !buf.is_empty() {
-            if let Some(head) = head::parse(buf, method)? {
+            if let Some(head) = head::parse(buf, method, room)? {
                 // an interim answer (100 Continue, 103 Early Hints): the final one follows
                 if head.parts.status.is_informational() {
                     continue;

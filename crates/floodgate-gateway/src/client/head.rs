@@ -49,6 +49,8 @@ pub(crate) struct Rewrite<'a> {
     pub(crate) keeps: &'a (dyn Fn(&HeaderName) -> bool + Sync),
     /// Header lines (`name: value\r\n`) written after the request's own.
     pub(crate) adds: [&'a [u8]; 2],
+    /// Headers the gateway adds to the answer, made room for in its map as it is built.
+    pub(crate) room: usize,
 }
 
 #[cfg(test)]
@@ -57,6 +59,7 @@ impl Rewrite<'static> {
     pub(crate) const NONE: Self = Self {
         keeps: &|_| true,
         adds: [&[], &[]],
+        room: 0,
     };
 }
 
@@ -121,17 +124,14 @@ pub(super) struct Head {
     pub(super) keep_alive: bool,
 }
 
-/// Headers the gateway may add to an answer before passing it on.
-const ADDED_HEADERS: usize = 8;
-
 fn invalid(what: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what.into())
 }
 
 /// Parses the response head at the start of `buf`, the answer to a `method` request, and
-/// takes it out of `buf` (the header values keep its bytes, uncopied); `None` while it
-/// is incomplete.
-pub(super) fn parse(buf: &mut BytesMut, method: &Method) -> io::Result<Option<Head>> {
+/// takes it out of `buf` (the header values keep its bytes, uncopied), its header map
+/// with `room` for more; `None` while it is incomplete.
+pub(super) fn parse(buf: &mut BytesMut, method: &Method, room: usize) -> io::Result<Option<Head>> {
     let Some(raw) = scan(buf)? else {
         return Ok(None);
     };
@@ -142,9 +142,10 @@ pub(super) fn parse(buf: &mut BytesMut, method: &Method) -> io::Result<Option<He
         Version::HTTP_11
     };
     let head = buf.split_to(raw.len).freeze();
-    // Room for the rate-limit headers the gateway adds to every answer (up to eight, in
-    // provider-c's convention), so adding them does not grow the map.
-    let mut headers = HeaderMap::with_capacity(raw.fields.len() + ADDED_HEADERS);
+    // Room for the rate-limit headers the gateway adds, so adding them does not grow the
+    // map, and no more: a map of up to six entries is allocated on the allocator's fast
+    // path for small blocks (up to 1 KiB), one of eight or more is not.
+    let mut headers = HeaderMap::with_capacity(raw.fields.len() + room);
     let mut close = version == Version::HTTP_10;
     // the framing headers, noted as they go by rather than looked up again in the map
     let mut coding = None;
@@ -304,11 +305,13 @@ mod tests {
     use super::*;
 
     fn head(text: &str, method: &Method) -> Head {
-        parse(&mut BytesMut::from(text), method).unwrap().unwrap()
+        parse(&mut BytesMut::from(text), method, 0)
+            .unwrap()
+            .unwrap()
     }
 
     fn try_parse(text: &[u8], method: &Method) -> io::Result<Option<Head>> {
-        parse(&mut BytesMut::from(text), method)
+        parse(&mut BytesMut::from(text), method, 0)
     }
 
     #[test]
@@ -353,6 +356,7 @@ mod tests {
         let rewrite = Rewrite {
             keeps: &keeps,
             adds: [b"host: up\r\n", b"x-floodgate-tier: free\r\n"],
+            room: 0,
         };
         let mut out = Vec::new();
         encode(&mut out, &parts, Outgoing::Length(2), &rewrite);
@@ -368,7 +372,7 @@ mod tests {
         let post = Method::POST;
         let mut buf =
             BytesMut::from("HTTP/1.1 200 OK\r\nContent-Length: 12\r\nX-A: b\r\n\r\nhello");
-        let h = parse(&mut buf, &post).unwrap().unwrap();
+        let h = parse(&mut buf, &post, 2).unwrap().unwrap();
         assert_eq!((h.body, h.keep_alive), (Incoming::Length(12), true));
         assert_eq!(h.parts.headers["x-a"], "b");
         assert_eq!(buf, "hello", "the head is taken out of the buffer");

@@ -4,8 +4,9 @@
 //! is not, none for the statuses that have no body.
 
 use axum::http::{header, response, StatusCode};
+use floodgate_core::clock::{Clock, SystemClock};
 use std::cell::RefCell;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 /// How the body goes on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,11 +146,13 @@ struct CachedDate {
 
 impl CachedDate {
     fn now(&mut self) -> &str {
-        let now = SystemTime::now();
-        let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        // The engine's wall clock reads the CPU's counter: an OS clock read per answer
+        // costs about 80 ns on a virtual machine.
+        let nanos = SystemClock.now();
+        let second = nanos / 1_000_000_000;
         if second != self.second || self.text.is_empty() {
             self.second = second;
-            self.text = httpdate::fmt_http_date(now);
+            self.text = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_nanos(nanos));
         }
         &self.text
     }
