@@ -105,17 +105,25 @@ impl Caller<'_> {
 /// The raw key a request presents, if any. `Ok(None)` means no key at all; a header that
 /// is present but unreadable is an unknown key.
 fn presented_key(headers: &HeaderMap) -> Result<Option<&str>, GatewayError> {
-    if let Some(value) = headers.get(header::AUTHORIZATION) {
-        let value = value.to_str().map_err(|_| GatewayError::UnknownKey)?;
-        let (scheme, key) = value.split_once(' ').unwrap_or((value, ""));
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(GatewayError::UnknownKey);
+    // One pass over the request's few headers rather than two lookups by name, each of
+    // which hashes its name (the second one whenever there is no `Authorization`). The
+    // map yields a name's values together, first value first, as `get` returns it.
+    let mut api_key = None;
+    for (name, value) in headers {
+        if name == header::AUTHORIZATION {
+            let value = value.to_str().map_err(|_| GatewayError::UnknownKey)?;
+            let (scheme, key) = value.split_once(' ').unwrap_or((value, ""));
+            if !scheme.eq_ignore_ascii_case("bearer") {
+                return Err(GatewayError::UnknownKey);
+            }
+            let key = key.trim();
+            return Ok((!key.is_empty()).then_some(key));
         }
-        let key = key.trim();
-        return Ok((!key.is_empty()).then_some(key));
+        if api_key.is_none() && name == X_API_KEY {
+            api_key = Some(value);
+        }
     }
-    // A `HeaderName` constant: looking up by `&str` parses and checks the name each time.
-    match headers.get(X_API_KEY) {
+    match api_key {
         Some(value) => {
             let key = value.to_str().map_err(|_| GatewayError::UnknownKey)?.trim();
             Ok((!key.is_empty()).then_some(key))
@@ -189,5 +197,22 @@ mod tests {
             presented_key(&headers("authorization", "Basic abc")),
             Err(GatewayError::UnknownKey)
         );
+    }
+
+    #[test]
+    fn authorization_wins_wherever_it_is_and_a_name_s_first_value_counts() {
+        let mut h = HeaderMap::new();
+        h.append("x-api-key", HeaderValue::from_static("sk-x1"));
+        h.append("x-api-key", HeaderValue::from_static("sk-x2"));
+        assert_eq!(presented_key(&h).unwrap(), Some("sk-x1"));
+        h.append("content-type", HeaderValue::from_static("application/json"));
+        h.append("authorization", HeaderValue::from_static("Bearer sk-a1"));
+        h.append("authorization", HeaderValue::from_static("Bearer sk-a2"));
+        assert_eq!(presented_key(&h).unwrap(), Some("sk-a1"));
+        h.insert("authorization", HeaderValue::from_static("Basic abc"));
+        assert_eq!(presented_key(&h), Err(GatewayError::UnknownKey));
+        let mut h = HeaderMap::new();
+        h.append("x-api-key", HeaderValue::from_bytes(b"sk-\xff").unwrap());
+        assert_eq!(presented_key(&h), Err(GatewayError::UnknownKey));
     }
 }
