@@ -54,7 +54,7 @@ while [ $# -gt 0 ]; do
     --rate) rate="$2"; shift ;;
     --threads) threads="$2"; shift ;;
     --only) only="$2"; shift ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
