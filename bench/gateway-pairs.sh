@@ -79,28 +79,18 @@ pids+=("$a_pid" "$b_pid")
 wait_for_port "$a_port" "$a_name"
 wait_for_port "$b_port" "$b_name"
 
-# user_sys PID: user and system clock ticks used so far by PID and its children.
-user_sys() {
-  local user=0 sys=0 pid u s
-  for pid in "$1" $(pgrep -P "$1" || true); do
-    read -r u s < <(awk '{ print $14, $15 }' "/proc/$pid/stat" 2>/dev/null || echo "0 0")
-    user=$((user + u))
-    sys=$((sys + s))
-  done
-  echo "$user $sys"
-}
 hz=$(getconf CLK_TCK)
 
 # run NAME PORT PID: one wrk run; prints "NAME rps proxy_user proxy_sys mock_user mock_sys"
 # with the CPU figures in microseconds per request.
 run() {
   local pu ps mu ms pu2 ps2 mu2 ms2 result requests rps
-  read -r pu ps < <(user_sys "$3")
-  read -r mu ms < <(user_sys "$mock_pid")
+  read -r pu ps < <(cpu_user_sys "$3")
+  read -r mu ms < <(cpu_user_sys "$mock_pid")
   result=$("${pin_load[@]}" wrk -t2 -c64 -d"${seconds}s" -s bench/request.lua \
     "http://127.0.0.1:$2" | grep '^RESULT')
-  read -r pu2 ps2 < <(user_sys "$3")
-  read -r mu2 ms2 < <(user_sys "$mock_pid")
+  read -r pu2 ps2 < <(cpu_user_sys "$3")
+  read -r mu2 ms2 < <(cpu_user_sys "$mock_pid")
   case "$result" in
     *"socket_errors=0 non_2xx=0"*) ;;
     *) echo "$1: errors during the run: $result" >&2; exit 1 ;;

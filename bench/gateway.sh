@@ -137,12 +137,9 @@ clock_ticks=$(getconf CLK_TCK)
 # CPU time, in clock ticks, a server has used so far, with its child processes (nginx's
 # workers): cpu_ticks PID.
 cpu_ticks() {
-  local total=0 pid ticks
-  for pid in "$1" $(pgrep -P "$1" || true); do
-    ticks=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)
-    total=$((total + ticks))
-  done
-  echo "$total"
+  local user sys
+  read -r user sys < <(cpu_user_sys "$1")
+  echo $((user + sys))
 }
 # Microseconds of CPU per request: per_request TICKS REQUESTS.
 per_request() { awk -v t="$1" -v n="$2" -v hz="$clock_ticks" 'BEGIN { printf "%.1f", t * 1000000 / hz / n }'; }

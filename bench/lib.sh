@@ -1,8 +1,9 @@
 # Shared by the bench scripts, sourced after they `cd` to the repository's root: a
 # scratch directory (`work`) and the processes started (`pids`), both cleaned up when the
-# script exits however it exits; the floodgate binary to measure; waiting for a server's
-# port; refusing a port that is already in use (something else would be measured in
-# place of the server started); the nginx config the gateway benchmarks compare against.
+# script exits however it exits; the floodgate binary to measure; a process's CPU time;
+# waiting for a server's port; refusing a port that is already in use (something else
+# would be measured in place of the server started); the nginx config the gateway
+# benchmarks compare against.
 
 work=$(mktemp -d)
 pids=()
@@ -35,6 +36,18 @@ ensure_free() {
     echo "port $1 is already in use; set BENCH_PORT_BASE to use other ports" >&2
     exit 1
   fi
+}
+
+# cpu_user_sys PID: user and system clock ticks (`getconf CLK_TCK` a second) used so far by
+# PID and its child processes (nginx's workers), as "USER SYS".
+cpu_user_sys() {
+  local user=0 sys=0 pid u s
+  for pid in "$1" $(pgrep -P "$1" || true); do
+    read -r u s < <(awk '{ print $14, $15 }' "/proc/$pid/stat" 2>/dev/null || echo "0 0")
+    user=$((user + u))
+    sys=$((sys + s))
+  done
+  echo "$user $sys"
 }
 
 # floodgate_binary: sets `floodgate` to $FLOODGATE_BIN, or to a release build made now.

@@ -23,7 +23,9 @@ const TIER: &str = "x-floodgate-tier";
 /// its resolved limits) rather than per request, as the lines of a request head: they
 /// are written after the request's own headers as it goes upstream, with no change to
 /// its header map.
-#[derive(Debug, Clone)]
+///
+/// The default is no headers at all, for `[server] identity_headers = false`.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Identity {
     /// `name: value\r\n` for the key id, account and tier.
     lines: Bytes,

@@ -74,7 +74,7 @@ fn concurrency_limits(snapshot: &Snapshot, caller: &Caller<'_>) -> Vec<Limit> {
     let policy = &snapshot.config.policy;
     let mut out: Vec<Limit> = Vec::new();
     for model in policy.models.values() {
-        let Ok(resolved) = snapshot.limits.get(policy, caller, model) else {
+        let Ok(resolved) = snapshot.limits.get(&snapshot.config, caller, model) else {
             continue;
         };
         for limit in resolved.limits.iter() {

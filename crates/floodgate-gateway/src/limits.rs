@@ -1,5 +1,6 @@
 //! Resolved limits per (key, model), cached for the life of one configuration, with what
-//! the response headers and the upstream request need to know about them.
+//! the response headers and the upstream request need to know about them under that
+//! configuration.
 //!
 //! Resolution walks up to eight layers of rules and allocates the result; doing it once
 //! per (key, model) keeps it off the hot path. The cache lives inside the installed
@@ -8,7 +9,8 @@
 use crate::auth::{Caller, Hashed};
 use crate::headers::HeaderPlan;
 use crate::identity::Identity;
-use floodgate_core::policy::{resolve, ModelSpec, Policy, ResolveError};
+use floodgate_config::Config;
+use floodgate_core::policy::{resolve, ModelSpec, ResolveError};
 use floodgate_core::{Limit, Window};
 use metrics::Counter;
 use std::collections::HashMap;
@@ -25,26 +27,35 @@ pub(crate) struct Resolved {
     pub(crate) concurrent: bool,
     /// Whether any limit counts tokens, which are reserved and then settled.
     pub(crate) tokens: bool,
-    /// The key's identity headers for the upstream.
+    /// The key's identity headers for the upstream (none under `identity_headers = false`).
     pub(crate) identity: Identity,
+    /// How many rate-limit headers the configured conventions add to an answer, made
+    /// room for in the answer's header map as it is parsed.
+    pub(crate) answer_headers: usize,
     /// The allowed-decisions counter of the key's tier and this model, once counted.
     pub(crate) allowed: OnceLock<Counter>,
 }
 
 impl Resolved {
-    /// Prepares `limits`, those of `caller`, for use.
-    pub(crate) fn new(limits: Vec<Limit>, caller: &Caller<'_>) -> Self {
+    /// Prepares `limits`, those of `caller`, for use under `config`.
+    pub(crate) fn new(limits: Vec<Limit>, caller: &Caller<'_>, config: &Config) -> Self {
         let concurrent = limits
             .iter()
             .any(|l| matches!(l.window, Window::Concurrent { .. }));
         let tokens = limits.iter().any(|l| l.unit.is_tokens());
         let plan = HeaderPlan::new(&limits);
+        let identity = if config.server.identity_headers {
+            Identity::new(caller)
+        } else {
+            Identity::default()
+        };
         Self {
             limits: limits.into(),
+            answer_headers: plan.added(&config.responses.headers),
             plan,
             concurrent,
             tokens,
-            identity: Identity::new(caller),
+            identity,
             allowed: OnceLock::new(),
         }
     }
@@ -65,10 +76,11 @@ pub(crate) struct LimitCache {
 }
 
 impl LimitCache {
-    /// The limits of `caller` on `model`, resolved on first use.
+    /// The limits of `caller` on `model` under `config` (the snapshot's own, whose
+    /// cache this is), resolved on first use.
     pub(crate) fn get(
         &self,
-        policy: &Policy,
+        config: &Config,
         caller: &Caller<'_>,
         model: &ModelSpec,
     ) -> Result<Arc<Resolved>, ResolveError> {
@@ -77,8 +89,13 @@ impl LimitCache {
                 return Ok(Arc::clone(hit));
             }
         }
-        let limits = resolve(policy, &caller.key.info, caller.account, &model.name)?;
-        let resolved = Arc::new(Resolved::new(limits, caller));
+        let limits = resolve(
+            &config.policy,
+            &caller.key.info,
+            caller.account,
+            &model.name,
+        )?;
+        let resolved = Arc::new(Resolved::new(limits, caller, config));
         if let Ok(mut map) = self.map.write() {
             map.entry(caller.hash)
                 .or_default()

@@ -199,7 +199,7 @@ async fn decide(
     let config = &snapshot.config;
     let resolved = snapshot
         .limits
-        .get(&config.policy, caller, demand.model)
+        .get(config, caller, demand.model)
         .map_err(|e| GatewayError::Misconfigured(e.to_string()))?;
     let abuse = config.abuse.as_ref().map(|a| &a.rule);
     let reserved = resolved.tokens.then_some(demand.tokens);
@@ -351,12 +351,8 @@ async fn proxy(
                 target.body,
                 target.cutoff,
                 &|name: &HeaderName| identity::passes(name, config.server.forward_api_key),
-                if config.server.identity_headers {
-                    resolved.identity.lines()
-                } else {
-                    &[]
-                },
-                resolved.plan.added(&config.responses.headers),
+                resolved.identity.lines(),
+                resolved.answer_headers,
             )
             .await;
             state.metrics().upstream(

@@ -92,7 +92,7 @@ async fn rate_limits(
     for model in models {
         let resolved = snapshot
             .limits
-            .get(&config.policy, caller, model)
+            .get(config, caller, model)
             .map_err(|e| GatewayError::Misconfigured(e.to_string()))?;
         let start = all.len();
         all.extend(resolved.limits.iter().cloned());
