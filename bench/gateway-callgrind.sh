@@ -16,7 +16,8 @@
 #        FLOODGATE_BIN=path/to/floodgate bench/gateway-callgrind.sh   (skips the build)
 # Prints `instructions_per_request=N requests=R total=T` for floodgate (and an `nginx`
 # line and the ratio with --nginx), and leaves the callgrind output in DIR (default: a
-# temporary directory, removed) for callgrind_annotate.
+# temporary directory, removed) for callgrind_annotate (names are written in full in each
+# part file, so the dump after zeroing reads on its own).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -74,7 +75,7 @@ count() {
   echo "$((total / requests)) requests=$requests total=$total dump=$dump"
 }
 
-valgrind --tool=callgrind --callgrind-out-file="$out/floodgate.out" \
+valgrind --tool=callgrind --compress-strings=no --callgrind-out-file="$out/floodgate.out" \
   "$floodgate" serve --config bench/gateway.toml --threads 1 \
   --listen "127.0.0.1:$proxy_port" --upstream "http://127.0.0.1:$mock_port" \
   >"$work/floodgate.log" 2>&1 &
@@ -90,7 +91,7 @@ wait "$proxy" 2>/dev/null || true
 # nginx as bench/gateway.sh runs it, with one worker and no master process, so that the
 # worker is the process valgrind follows.
 nginx_conf "$proxy_port" "$mock_port" 1 off
-valgrind --tool=callgrind --callgrind-out-file="$out/nginx.out" \
+valgrind --tool=callgrind --compress-strings=no --callgrind-out-file="$out/nginx.out" \
   "$nginx_bin" -c "$work/nginx.conf" -p "$work/nginx" >>"$work/nginx.log" 2>&1 &
 proxy=$!
 pids+=($proxy)
