@@ -12,7 +12,7 @@
 #
 # Usage: bench/batch.sh [--quick] [--jobs 900] [--unpaced-jobs 300] [--concurrency 8]
 #                       [--latency-ms 20]
-#        FLOODGATE_BIN=path/to/floodgate bench/batch.sh ...   (skips the release build)
+#        FLOODGATE_BIN=path/to/floodgate bench/batch.sh ...   (skips the production build)
 #
 # Everything listens on 127.0.0.1 (ports 19201-19203, or BENCH_PORT_BASE+1..3).
 set -euo pipefail

@@ -26,7 +26,7 @@
 # Usage: bench/gateway.sh [--quick] [--rounds 7] [--duration 10s] [--light 5s]
 #                         [--rate 4000] [--connections 64] [--threads 2]
 #                         [--only direct,nginx,floodgate]
-#        FLOODGATE_BIN=path/to/floodgate bench/gateway.sh ...   (skips the release build)
+#        FLOODGATE_BIN=path/to/floodgate bench/gateway.sh ...   (skips the production build)
 #
 # Everything listens on 127.0.0.1 (ports 19101-19103, or BENCH_PORT_BASE+1..3). With two
 # or more cores, wrk runs on core 0 and the servers (mock, nginx, floodgate) on the

@@ -9,7 +9,7 @@
 # quota.
 #
 # Usage: bench/instances.sh [--seconds 12] [--quota 20000] [--cluster]
-#        FLOODGATE_BIN=path/to/floodgate bench/instances.sh ...   (skips the release build)
+#        FLOODGATE_BIN=path/to/floodgate bench/instances.sh ...   (skips the production build)
 #
 # Everything listens on 127.0.0.1: Redis on BENCH_PORT_BASE+1 (+2, +3 for a cluster),
 # the mock on +5, the gateways on +11 to +14 (BENCH_PORT_BASE defaults to 19400).

@@ -50,14 +50,15 @@ cpu_user_sys() {
   echo "$user $sys"
 }
 
-# floodgate_binary: sets `floodgate` to $FLOODGATE_BIN, or to a release build made now.
+# floodgate_binary: sets `floodgate` to $FLOODGATE_BIN, or to a build made now with the
+# `production` profile (release with fat LTO, what operators deploy; see Cargo.toml).
 floodgate_binary() {
   if [ -n "${FLOODGATE_BIN:-}" ]; then
     floodgate=$FLOODGATE_BIN
   else
-    echo "== building floodgate (release)" >&2
-    cargo build --release --locked -p floodgate >&2
-    floodgate=target/release/floodgate
+    echo "== building floodgate (production profile)" >&2
+    cargo build --profile production --locked -p floodgate >&2
+    floodgate=target/production/floodgate
   fi
 }
 
